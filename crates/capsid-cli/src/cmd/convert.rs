@@ -1,0 +1,10 @@
+//! `capsid convert` (not yet implemented).
+
+/// Arguments of `capsid convert`.
+#[derive(clap::Args)]
+#[command(after_help = "This subcommand is not implemented yet.")]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("capsid convert is not implemented yet")
+}

@@ -1,0 +1,10 @@
+//! `capsid demo` (not yet implemented).
+
+/// Arguments of `capsid demo`.
+#[derive(clap::Args)]
+#[command(after_help = "This subcommand is not implemented yet.")]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("capsid demo is not implemented yet")
+}

@@ -1,0 +1,10 @@
+//! `capsid info` (not yet implemented).
+
+/// Arguments of `capsid info`.
+#[derive(clap::Args)]
+#[command(after_help = "This subcommand is not implemented yet.")]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("capsid info is not implemented yet")
+}

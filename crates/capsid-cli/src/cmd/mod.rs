@@ -1,0 +1,14 @@
+//! One module per subcommand; each has `Args` (clap) and `run(Args) -> anyhow::Result<()>`.
+
+pub mod bench;
+pub mod convert;
+pub mod demo;
+pub mod evaluate;
+pub mod info;
+pub mod mask;
+pub mod pick;
+pub mod prep;
+pub mod report;
+pub mod segment;
+pub mod simulate;
+pub mod train;

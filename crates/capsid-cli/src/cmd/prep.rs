@@ -1,0 +1,10 @@
+//! `capsid prep` (not yet implemented).
+
+/// Arguments of `capsid prep`.
+#[derive(clap::Args)]
+#[command(after_help = "This subcommand is not implemented yet.")]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("capsid prep is not implemented yet")
+}

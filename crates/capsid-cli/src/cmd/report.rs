@@ -1,0 +1,10 @@
+//! `capsid report` (not yet implemented).
+
+/// Arguments of `capsid report`.
+#[derive(clap::Args)]
+#[command(after_help = "This subcommand is not implemented yet.")]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("capsid report is not implemented yet")
+}

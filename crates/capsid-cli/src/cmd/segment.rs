@@ -1,0 +1,10 @@
+//! `capsid segment` (not yet implemented).
+
+/// Arguments of `capsid segment`.
+#[derive(clap::Args)]
+#[command(after_help = "This subcommand is not implemented yet.")]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("capsid segment is not implemented yet")
+}

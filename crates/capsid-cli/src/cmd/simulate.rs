@@ -1,0 +1,10 @@
+//! `capsid simulate` (not yet implemented).
+
+/// Arguments of `capsid simulate`.
+#[derive(clap::Args)]
+#[command(after_help = "This subcommand is not implemented yet.")]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("capsid simulate is not implemented yet")
+}

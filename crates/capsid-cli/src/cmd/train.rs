@@ -1,0 +1,10 @@
+//! `capsid train` (not yet implemented).
+
+/// Arguments of `capsid train`.
+#[derive(clap::Args)]
+#[command(after_help = "This subcommand is not implemented yet.")]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("capsid train is not implemented yet")
+}

@@ -1,0 +1,70 @@
+//! `capsid`: find and identify macromolecules in cryo-electron tomograms.
+//!
+//! The pipeline shows in the subcommands:
+//! simulate → mask → train → segment → pick → evaluate → report. Each subcommand lives in its own
+//! module under `cmd/`. Errors print as one line on stderr and exit with code 2.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod util;
+
+/// Find and identify macromolecules in cryo-ET tomograms with 3D deep learning
+/// (3D-UCaps and DeepFinder's 3D-UNet).
+#[derive(Parser)]
+#[command(name = "capsid", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Example: the whole pipeline on built-in simulated data\n  capsid demo --out demo")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate SHREC-style tomograms with exact ground truth.
+    Simulate(cmd::simulate::Args),
+    /// Write label and instance maps (training targets) from a particle list.
+    Mask(cmd::mask::Args),
+    /// Preprocess a tomogram: binning, low-pass, normalisation.
+    Prep(cmd::prep::Args),
+    /// Train a 3D-UNet or 3D-UCaps model.
+    Train(cmd::train::Args),
+    /// Segment tomograms with a trained model (sliding window).
+    Segment(cmd::segment::Args),
+    /// Pick particles from label or probability maps.
+    Pick(cmd::pick::Args),
+    /// Evaluate picks against ground truth.
+    Evaluate(cmd::evaluate::Args),
+    /// Make figures and an HTML page for a run.
+    Report(cmd::report::Args),
+    /// Convert between particle-list formats.
+    Convert(cmd::convert::Args),
+    /// Summarise a volume or particle list.
+    Info(cmd::info::Args),
+    /// Time inference and training steps of a network (one JSON line).
+    Bench(cmd::bench::Args),
+    /// Run the whole pipeline on built-in simulated data.
+    Demo(cmd::demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Mask(a) => cmd::mask::run(a),
+        Command::Prep(a) => cmd::prep::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Segment(a) => cmd::segment::run(a),
+        Command::Pick(a) => cmd::pick::run(a),
+        Command::Evaluate(a) => cmd::evaluate::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {}", util::one_line(&e));
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,257 @@
+//! Rotations of particles and the Euler-angle conventions of the files users bring.
+//!
+//! A [`Rotation`] is a 3×3 matrix acting on column vectors `(x, y, z)`: it takes a point of the class
+//! template (relative to the template centre) to the tomogram frame (relative to the particle
+//! centre), `p_tomo = R · p_template`. This is the *active* rotation that places a particle.
+//!
+//! Euler conventions (angles in degrees):
+//! * [`EulerConvention::Zxz`]: `[phi, theta, psi]`, `R = Rz(phi) · Rx(theta) · Rz(psi)`. Used by
+//!   SHREC `particle_locations.txt` (rotation_Z1, rotation_X, rotation_Z2), DeepFinder XML
+//!   (`phi`, `the`, `psi`) and capsid's simulator.
+//! * [`EulerConvention::RelionZyz`]: `[rot, tilt, psi]` as RELION's `rlnAngleRot/Tilt/Psi`. RELION's
+//!   matrix `A = Rz(psi) · Ry(tilt) · Rz(rot)` maps the tomogram frame onto the reference, so the
+//!   active rotation is `R = Aᵀ`.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// An Euler-angle convention; see the module documentation for the exact matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EulerConvention {
+    /// `[phi, theta, psi]`, `R = Rz(phi)·Rx(theta)·Rz(psi)` (SHREC, DeepFinder, capsid).
+    Zxz,
+    /// `[rot, tilt, psi]`, RELION's `A = Rz(psi)·Ry(tilt)·Rz(rot)`, `R = Aᵀ`.
+    RelionZyz,
+}
+
+impl EulerConvention {
+    /// A short name for files and messages: `zxz` or `relion_zyz`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EulerConvention::Zxz => "zxz",
+            EulerConvention::RelionZyz => "relion_zyz",
+        }
+    }
+}
+
+/// Three Euler angles in degrees with the convention that gives them meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EulerAngles {
+    pub convention: EulerConvention,
+    /// The three angles in degrees, in the order the convention names them.
+    pub angles_deg: [f64; 3],
+}
+
+impl EulerAngles {
+    /// ZXZ angles `[phi, theta, psi]` in degrees.
+    pub fn zxz(phi: f64, theta: f64, psi: f64) -> Self {
+        Self { convention: EulerConvention::Zxz, angles_deg: [phi, theta, psi] }
+    }
+
+    /// RELION angles `[rot, tilt, psi]` in degrees.
+    pub fn relion(rot: f64, tilt: f64, psi: f64) -> Self {
+        Self { convention: EulerConvention::RelionZyz, angles_deg: [rot, tilt, psi] }
+    }
+
+    /// The active rotation (template → tomogram) these angles describe.
+    pub fn rotation(&self) -> Rotation {
+        let [a, b, c] = self.angles_deg.map(f64::to_radians);
+        match self.convention {
+            EulerConvention::Zxz => Rotation::rz(a).mul(&Rotation::rx(b)).mul(&Rotation::rz(c)),
+            EulerConvention::RelionZyz => {
+                Rotation::rz(c).mul(&Rotation::ry(b)).mul(&Rotation::rz(a)).transpose()
+            }
+        }
+    }
+
+    /// The same rotation expressed in another convention.
+    pub fn to_convention(&self, convention: EulerConvention) -> EulerAngles {
+        if convention == self.convention {
+            return *self;
+        }
+        self.rotation().to_euler(convention)
+    }
+}
+
+/// A 3×3 rotation matrix acting on column vectors `(x, y, z)`; `m[row][col]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rotation {
+    pub m: [[f64; 3]; 3],
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Self::identity()
+    }
+}
+
+impl Rotation {
+    /// The identity.
+    pub fn identity() -> Self {
+        Self { m: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
+    }
+
+    /// Rotation by `a` radians about x (counter-clockwise looking down +x).
+    pub fn rx(a: f64) -> Self {
+        let (s, c) = a.sin_cos();
+        Self { m: [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]] }
+    }
+
+    /// Rotation by `a` radians about y.
+    pub fn ry(a: f64) -> Self {
+        let (s, c) = a.sin_cos();
+        Self { m: [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]] }
+    }
+
+    /// Rotation by `a` radians about z.
+    pub fn rz(a: f64) -> Self {
+        let (s, c) = a.sin_cos();
+        Self { m: [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]] }
+    }
+
+    /// Matrix product `self · other` (apply `other` first).
+    pub fn mul(&self, other: &Rotation) -> Rotation {
+        let mut m = [[0.0; 3]; 3];
+        for (i, row) in m.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (0..3).map(|k| self.m[i][k] * other.m[k][j]).sum();
+            }
+        }
+        Rotation { m }
+    }
+
+    /// The inverse rotation.
+    pub fn transpose(&self) -> Rotation {
+        let mut m = [[0.0; 3]; 3];
+        for (i, row) in m.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = self.m[j][i];
+            }
+        }
+        Rotation { m }
+    }
+
+    /// Applies the rotation to a vector `[x, y, z]`.
+    pub fn apply(&self, p: [f64; 3]) -> [f64; 3] {
+        let m = &self.m;
+        [
+            m[0][0] * p[0] + m[0][1] * p[1] + m[0][2] * p[2],
+            m[1][0] * p[0] + m[1][1] * p[1] + m[1][2] * p[2],
+            m[2][0] * p[0] + m[2][1] * p[1] + m[2][2] * p[2],
+        ]
+    }
+
+    /// Angle in degrees of the rotation `self⁻¹ · other` (0 when equal, at most 180).
+    pub fn angle_to_deg(&self, other: &Rotation) -> f64 {
+        let d = self.transpose().mul(other);
+        let tr = d.m[0][0] + d.m[1][1] + d.m[2][2];
+        ((tr - 1.0) / 2.0).clamp(-1.0, 1.0).acos().to_degrees()
+    }
+
+    /// A rotation drawn uniformly from SO(3) (Shoemake's method on unit quaternions).
+    pub fn random_uniform<R: Rng + ?Sized>(rng: &mut R) -> Rotation {
+        let (u1, u2, u3): (f64, f64, f64) = (rng.gen(), rng.gen(), rng.gen());
+        let tau = std::f64::consts::TAU;
+        let (a, b) = ((1.0 - u1).sqrt(), u1.sqrt());
+        let q = [a * (tau * u2).sin(), a * (tau * u2).cos(), b * (tau * u3).sin(), b * (tau * u3).cos()];
+        Rotation::from_quaternion(q[3], q[0], q[1], q[2])
+    }
+
+    /// The rotation of the unit quaternion `w + xi + yj + zk`.
+    pub fn from_quaternion(w: f64, x: f64, y: f64, z: f64) -> Rotation {
+        let n = (w * w + x * x + y * y + z * z).sqrt();
+        let (w, x, y, z) = (w / n, x / n, y / n, z / n);
+        Rotation {
+            m: [
+                [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
+                [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],
+                [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)],
+            ],
+        }
+    }
+
+    /// Euler angles (degrees) in `convention` that give this rotation. At the gimbal-lock poles the
+    /// last angle is set to 0.
+    pub fn to_euler(&self, convention: EulerConvention) -> EulerAngles {
+        match convention {
+            EulerConvention::Zxz => {
+                // R = Rz(phi) Rx(theta) Rz(psi):
+                // m22 = cos theta, m02 = sin phi sin theta, m12 = -cos phi sin theta,
+                // m20 = sin theta sin psi, m21 = sin theta cos psi.
+                let m = &self.m;
+                let theta = m[2][2].clamp(-1.0, 1.0).acos();
+                let (phi, psi) = if theta.sin().abs() > 1e-9 {
+                    (m[0][2].atan2(-m[1][2]), m[2][0].atan2(m[2][1]))
+                } else {
+                    // R = Rz(phi ± psi): put it all in phi.
+                    let a = m[1][0].atan2(m[0][0]);
+                    (a, 0.0)
+                };
+                EulerAngles::zxz(phi.to_degrees(), theta.to_degrees(), psi.to_degrees())
+            }
+            EulerConvention::RelionZyz => {
+                // A = Rᵀ = Rz(psi) Ry(tilt) Rz(rot):
+                // a22 = cos tilt, a20 = -sin tilt cos rot, a21 = sin tilt sin rot,
+                // a02 = cos psi sin tilt, a12 = sin psi sin tilt.
+                let a = self.transpose().m;
+                let tilt = a[2][2].clamp(-1.0, 1.0).acos();
+                let (rot, psi) = if tilt.sin().abs() > 1e-9 {
+                    (a[2][1].atan2(-a[2][0]), a[1][2].atan2(a[0][2]))
+                } else {
+                    (a[1][0].atan2(a[1][1]), 0.0)
+                };
+                EulerAngles::relion(rot.to_degrees(), tilt.to_degrees(), psi.to_degrees())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn euler_round_trips_in_both_conventions() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..200 {
+            let r = Rotation::random_uniform(&mut rng);
+            for conv in [EulerConvention::Zxz, EulerConvention::RelionZyz] {
+                let e = r.to_euler(conv);
+                assert!(r.angle_to_deg(&e.rotation()) < 1e-4, "{conv:?} {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn zxz_matches_hand_computed_matrix() {
+        // phi = 90: x -> y. theta = 90 about x: y -> z. So Rz(90)·Rx(90) sends x to y, y to z.
+        let r = EulerAngles::zxz(90.0, 90.0, 0.0).rotation();
+        let p = r.apply([0.0, 1.0, 0.0]);
+        assert!((p[0]).abs() < 1e-12 && (p[1]).abs() < 1e-12 && (p[2] - 1.0).abs() < 1e-12, "{p:?}");
+    }
+
+    #[test]
+    fn relion_rot_only_is_inverse_rz() {
+        // A = Rz(rot), R = Aᵀ = Rz(-rot).
+        let r = EulerAngles::relion(30.0, 0.0, 0.0).rotation();
+        assert!(r.angle_to_deg(&Rotation::rz((-30.0f64).to_radians())) < 1e-9);
+    }
+
+    #[test]
+    fn gimbal_poles_round_trip() {
+        for e in [EulerAngles::zxz(30.0, 0.0, 0.0), EulerAngles::zxz(30.0, 180.0, 0.0),
+                  EulerAngles::relion(30.0, 0.0, 0.0), EulerAngles::relion(30.0, 180.0, 0.0)] {
+            let back = e.rotation().to_euler(e.convention);
+            assert!(e.rotation().angle_to_deg(&back.rotation()) < 1e-4, "{e:?} {back:?}");
+        }
+    }
+
+    #[test]
+    fn conversion_preserves_rotation() {
+        let e = EulerAngles::zxz(10.0, 40.0, -70.0);
+        let rel = e.to_convention(EulerConvention::RelionZyz);
+        assert!(e.rotation().angle_to_deg(&rel.rotation()) < 1e-9);
+    }
+}

@@ -1,0 +1,109 @@
+//! [`Volume`]: a 3D array `[z, y, x]` (x fastest) with voxel size and origin in Å.
+
+use ndarray::Array3;
+
+/// A tomogram, label map, probability map or density in memory.
+///
+/// * `data` is indexed `[z, y, x]`; x is the fastest-varying axis, as in MRC files.
+/// * `voxel_size_a` is `[x, y, z]` in Å per voxel (0 when unknown, as some files say).
+/// * `origin_a` is `[x, y, z]` in Å: the position of the centre of voxel 0, as in the MRC header's
+///   ORIGIN field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume<T = f32> {
+    /// Voxel values, `[z, y, x]`.
+    pub data: Array3<T>,
+    /// Voxel size `[x, y, z]` in Å.
+    pub voxel_size_a: [f32; 3],
+    /// Origin `[x, y, z]` in Å.
+    pub origin_a: [f32; 3],
+}
+
+impl<T> Volume<T> {
+    /// Wraps an array `[z, y, x]` with an isotropic voxel size in Å and a zero origin.
+    pub fn new(data: Array3<T>, voxel_size_a: f32) -> Self {
+        Self { data, voxel_size_a: [voxel_size_a; 3], origin_a: [0.0; 3] }
+    }
+
+    /// Shape as `[z, y, x]`.
+    pub fn shape_zyx(&self) -> [usize; 3] {
+        let s = self.data.shape();
+        [s[0], s[1], s[2]]
+    }
+
+    /// Shape as `[x, y, z]` (the order MRC headers and particle files use).
+    pub fn shape_xyz(&self) -> [usize; 3] {
+        let [z, y, x] = self.shape_zyx();
+        [x, y, z]
+    }
+
+    /// The voxel size in Å along x (the value used where one isotropic size is needed).
+    pub fn voxel_size(&self) -> f32 {
+        self.voxel_size_a[0]
+    }
+
+    /// Same voxel size and origin, other data.
+    pub fn with_data<U>(&self, data: Array3<U>) -> Volume<U> {
+        Volume { data, voxel_size_a: self.voxel_size_a, origin_a: self.origin_a }
+    }
+
+    /// True when the point `(x, y, z)` in voxels lies inside the volume (voxel centres at integers,
+    /// so valid coordinates are `-0.5 ..< n - 0.5` on each axis).
+    pub fn contains_xyz(&self, x: f64, y: f64, z: f64) -> bool {
+        let [nx, ny, nz] = self.shape_xyz();
+        let inside = |v: f64, n: usize| v >= -0.5 && v < n as f64 - 0.5;
+        inside(x, nx) && inside(y, ny) && inside(z, nz)
+    }
+}
+
+/// Summary statistics of a volume's values, as the MRC header records them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// Root-mean-square deviation from the mean (the MRC header's RMS field).
+    pub rms: f64,
+}
+
+/// Min, max, mean and RMS deviation of `values` (f64 accumulation). Empty input gives zeros.
+pub fn stats<I: IntoIterator<Item = f64>>(values: I) -> Stats {
+    let (mut n, mut sum, mut sum2) = (0u64, 0.0f64, 0.0f64);
+    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        n += 1;
+        sum += v;
+        sum2 += v * v;
+        min = min.min(v);
+        max = max.max(v);
+    }
+    if n == 0 {
+        return Stats { min: 0.0, max: 0.0, mean: 0.0, rms: 0.0 };
+    }
+    let mean = sum / n as f64;
+    let var = (sum2 / n as f64 - mean * mean).max(0.0);
+    Stats { min, max, mean, rms: var.sqrt() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_orders() {
+        let v = Volume::new(Array3::<f32>::zeros((4, 5, 6)), 10.0);
+        assert_eq!(v.shape_zyx(), [4, 5, 6]);
+        assert_eq!(v.shape_xyz(), [6, 5, 4]);
+        assert!(v.contains_xyz(5.4, 4.0, 3.0));
+        assert!(!v.contains_xyz(5.6, 4.0, 3.0));
+        assert!(!v.contains_xyz(0.0, -0.6, 0.0));
+    }
+
+    #[test]
+    fn stats_of_values() {
+        let s = stats([1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(s.min, 1.0);
+        assert_eq!(s.max, 4.0);
+        assert!((s.mean - 2.5).abs() < 1e-12);
+        assert!((s.rms - 1.25f64.sqrt()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,1 @@
+//! capsid-eval (to be written).

@@ -1,0 +1,1 @@
+//! capsid-io (to be written).

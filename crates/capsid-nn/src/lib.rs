@@ -1,0 +1,1 @@
+//! capsid-nn (to be written).

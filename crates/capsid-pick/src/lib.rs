@@ -1,0 +1,1 @@
+//! capsid-pick (to be written).

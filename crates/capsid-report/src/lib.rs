@@ -1,0 +1,1 @@
+//! capsid-report (to be written).

@@ -1,0 +1,1 @@
+//! capsid-sim (to be written).
