@@ -15,10 +15,7 @@ where
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".capsid-tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err)?;
+    let tmp = temp_file_builder().tempfile_in(dir).map_err(io_err)?;
     let (file, tmp_path) = tmp.into_parts();
     let mut w = BufWriter::new(file);
     fill(&mut w).map_err(io_err)?;
@@ -27,6 +24,20 @@ where
     file.sync_all().ok();
     tmp_path.persist(path).map_err(|e| io_err(e.error))?;
     Ok(())
+}
+
+/// A builder for capsid's temporary output files: hidden `.capsid-tmp-` names, and on Unix mode
+/// 0644 (what a plain `File::create` gives under the usual umask) instead of tempfile's 0600, so
+/// outputs stay readable by colleagues after the rename.
+pub fn temp_file_builder() -> tempfile::Builder<'static, 'static> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(".capsid-tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    b
 }
 
 #[cfg(test)]
@@ -46,5 +57,11 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         write_atomically(&p, |w| w.write_all(b"whole")).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "whole");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644);
+        }
     }
 }

@@ -14,7 +14,9 @@
 pub mod classes;
 pub mod error;
 pub mod fsutil;
+pub mod mask;
 pub mod particle;
+pub mod prep;
 pub mod rotation;
 pub mod volume;
 

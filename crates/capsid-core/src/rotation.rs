@@ -9,8 +9,10 @@
 //!   SHREC `particle_locations.txt` (rotation_Z1, rotation_X, rotation_Z2), DeepFinder XML
 //!   (`phi`, `the`, `psi`) and capsid's simulator.
 //! * [`EulerConvention::RelionZyz`]: `[rot, tilt, psi]` as RELION's `rlnAngleRot/Tilt/Psi`. RELION's
-//!   matrix `A = Rz(psi) · Ry(tilt) · Rz(rot)` maps the tomogram frame onto the reference, so the
-//!   active rotation is `R = Aᵀ`.
+//!   `Euler_angles2matrix` gives `A = Rz(-psi) · Ry(-tilt) · Rz(-rot)` (in the active matrices used
+//!   here), which takes reference coordinates into the particle frame, so the active rotation is
+//!   `R = A = (Rz(rot) · Ry(tilt) · Rz(psi))ᵀ` — the same as scipy's
+//!   `Rotation.from_euler("ZYZ", [rot, tilt, psi]).inv()` used by copick and teamtomo.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub enum EulerConvention {
     /// `[phi, theta, psi]`, `R = Rz(phi)·Rx(theta)·Rz(psi)` (SHREC, DeepFinder, capsid).
     Zxz,
-    /// `[rot, tilt, psi]`, RELION's `A = Rz(psi)·Ry(tilt)·Rz(rot)`, `R = Aᵀ`.
+    /// `[rot, tilt, psi]`, RELION's `A = Rz(-psi)·Ry(-tilt)·Rz(-rot)`, `R = A`.
     RelionZyz,
 }
 
@@ -60,7 +62,7 @@ impl EulerAngles {
         match self.convention {
             EulerConvention::Zxz => Rotation::rz(a).mul(&Rotation::rx(b)).mul(&Rotation::rz(c)),
             EulerConvention::RelionZyz => {
-                Rotation::rz(c).mul(&Rotation::ry(b)).mul(&Rotation::rz(a)).transpose()
+                Rotation::rz(a).mul(&Rotation::ry(b)).mul(&Rotation::rz(c)).transpose()
             }
         }
     }
@@ -191,15 +193,16 @@ impl Rotation {
                 EulerAngles::zxz(phi.to_degrees(), theta.to_degrees(), psi.to_degrees())
             }
             EulerConvention::RelionZyz => {
-                // A = Rᵀ = Rz(psi) Ry(tilt) Rz(rot):
-                // a22 = cos tilt, a20 = -sin tilt cos rot, a21 = sin tilt sin rot,
-                // a02 = cos psi sin tilt, a12 = sin psi sin tilt.
+                // M = Rᵀ = Rz(rot) Ry(tilt) Rz(psi):
+                // m22 = cos tilt, m02 = cos rot sin tilt, m12 = sin rot sin tilt,
+                // m20 = -sin tilt cos psi, m21 = sin tilt sin psi.
                 let a = self.transpose().m;
                 let tilt = a[2][2].clamp(-1.0, 1.0).acos();
                 let (rot, psi) = if tilt.sin().abs() > 1e-9 {
-                    (a[2][1].atan2(-a[2][0]), a[1][2].atan2(a[0][2]))
+                    (a[1][2].atan2(a[0][2]), a[2][1].atan2(-a[2][0]))
                 } else {
-                    (a[1][0].atan2(a[1][1]), 0.0)
+                    // M = Rz(rot) at tilt 0, Rz(rot)·diag(-1, 1, -1) at tilt 180.
+                    ((-a[0][1]).atan2(a[1][1]), 0.0)
                 };
                 EulerAngles::relion(rot.to_degrees(), tilt.to_degrees(), psi.to_degrees())
             }
@@ -230,6 +233,27 @@ mod tests {
         let r = EulerAngles::zxz(90.0, 90.0, 0.0).rotation();
         let p = r.apply([0.0, 1.0, 0.0]);
         assert!((p[0]).abs() < 1e-12 && (p[1]).abs() < 1e-12 && (p[2] - 1.0).abs() < 1e-12, "{p:?}");
+    }
+
+    #[test]
+    fn relion_matches_relions_euler_angles2matrix() {
+        // RELION's Euler_angles2matrix(rot, tilt, psi), written out element by element.
+        let (rot, tilt, psi) = (10.0f64, 40.0f64, -70.0f64);
+        let (sa, ca) = rot.to_radians().sin_cos();
+        let (sb, cb) = tilt.to_radians().sin_cos();
+        let (sg, cg) = psi.to_radians().sin_cos();
+        let (cc, cs, sc, ss) = (cb * ca, cb * sa, sb * ca, sb * sa);
+        let a = [
+            [cg * cc - sg * sa, cg * cs + sg * ca, -cg * sb],
+            [-sg * cc - cg * sa, -sg * cs + cg * ca, sg * sb],
+            [sc, ss, cb],
+        ];
+        let r = EulerAngles::relion(rot, tilt, psi).rotation();
+        for i in 0..3 {
+            for j in 0..3 {
+                assert!((r.m[i][j] - a[i][j]).abs() < 1e-12, "{i}{j}: {:?} vs {a:?}", r.m);
+            }
+        }
     }
 
     #[test]

@@ -1,1 +1,30 @@
-//! capsid-eval (to be written).
+//! capsid-eval: how good are the picks and the segmentations?
+//!
+//! * [`matching`]: one-to-one distance matching of picks to ground-truth particles per class
+//!   (greedy by ascending distance, tolerance = a fraction of the class radius; 1.0 by default,
+//!   0.5 as the CZII rule), picks outside the volume counted as false positives, and the
+//!   classification [`ConfusionMatrix`] from class-blind matching.
+//! * [`hitbox`]: the SHREC rule: each pick is looked up in the occupancy (instance) map.
+//! * [`metrics`]: [`Counts`] → precision, recall, F1 and F-beta (CZII: β = 4).
+//! * [`voxel`]: voxel-level Dice/precision/recall of a label map against the true label map, and
+//!   precision–recall curves with average precision (AUPRC) from probability maps (histogram of
+//!   1000 bins: O(N) in the number of voxels).
+//! * [`report`]: [`EvaluationReport`], the serde struct written as `eval/summary.json`, and its
+//!   text table.
+//!
+//! Main entry point: [`evaluate_picks`], then optionally [`hitbox::hitbox`],
+//! [`voxel::voxel_scores`] and [`voxel::pr_curve`] whose results go into the report's fields.
+
+pub mod error;
+pub mod hitbox;
+pub mod matching;
+pub mod metrics;
+pub mod report;
+pub mod voxel;
+
+pub use error::EvalError;
+pub use hitbox::{hitbox, HitboxReport};
+pub use matching::{ConfusionMatrix, EvalParams};
+pub use metrics::Counts;
+pub use report::{evaluate_picks, ClassScores, EvaluationReport, MacroScores};
+pub use voxel::{pr_curve, voxel_scores, PrCurve, VoxelScores};

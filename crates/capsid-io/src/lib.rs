@@ -1,1 +1,14 @@
-//! capsid-io (to be written).
+//! capsid-io: the file formats capsid reads and writes.
+//!
+//! * [`mrc`]: MRC2014 / CCP4 volumes (tomograms, label maps, probability maps) — read any common
+//!   mode, byte order, gzip, permuted axes, extended headers; write atomically; memory-mapped slab
+//!   reads and a streaming slab writer for tomograms larger than memory. Main types:
+//!   [`mrc::MrcHeader`], [`mrc::MrcMode`], [`mrc::LabelMode`], [`mrc::MrcWriter`].
+//! * [`particles`]: particle lists (STAR, CSV, XML, JSON) as [`capsid_core::Particle`]s.
+//! * [`error`]: [`IoError`], the crate's one error type; every error names its file.
+
+pub mod error;
+pub mod mrc;
+pub mod particles;
+
+pub use error::IoError;

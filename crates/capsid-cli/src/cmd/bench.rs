@@ -1,10 +1,76 @@
-//! `capsid bench` (not yet implemented).
+//! `capsid bench`: time one inference batch and one training step of a network; prints one JSON
+//! line with the same keys as `shared/bench/torch_reference.py`, so both can be compared.
+
+use anyhow::Context;
+use capsid_nn::bench::{self, BenchSpec};
 
 /// Arguments of `capsid bench`.
-#[derive(clap::Args)]
-#[command(after_help = "This subcommand is not implemented yet.")]
-pub struct Args {}
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Prints one JSON line: model, patch, batch, classes, threads, params, infer_ms, train_ms (medians
+over --iters after --warmup runs), device, burn. A training step is forward + Dice/CE loss
+(+ 0.1 x reconstruction BCE for ucaps) + backward + Adam (lr 1e-4) on random input.
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("capsid bench is not implemented yet")
+Examples:
+  capsid bench --model unet --patch 32 --batch 4 --threads 2
+  capsid bench --model ucaps --patch 64 --batch 4 --threads 2 --classes 4 --iters 5 --warmup 2
+  # the PyTorch reference with the same arguments, for the ratio:
+  python shared/bench/torch_reference.py --model ucaps --patch 64 --batch 4 --threads 2")]
+pub struct Args {
+    /// Network: unet or ucaps.
+    #[arg(long, default_value = "unet")]
+    pub model: String,
+    /// Cubic patch edge in voxels (multiple of 4 for unet, 8 for ucaps).
+    #[arg(long, default_value_t = 32)]
+    pub patch: usize,
+    /// Patches per batch.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Classes including background.
+    #[arg(long, default_value_t = 4)]
+    pub classes: usize,
+    /// CPU threads (0 = all cores).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Backend: flex (CPU), wgpu, vulkan, cuda, rocm (GPU ones only if built with the feature).
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Timed runs (median reported).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Seed of the weights and the random input.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    capsid_nn::set_threads(args.threads)?;
+    let device = capsid_nn::parse_device(&args.device)?;
+    let spec = BenchSpec {
+        model: args.model.clone(),
+        patch: args.patch,
+        batch: args.batch,
+        classes: args.classes,
+        threads: if args.threads == 0 {
+            rayon_threads()
+        } else {
+            args.threads
+        },
+        warmup: args.warmup,
+        iters: args.iters,
+        seed: args.seed,
+    };
+    let result = bench::run(&spec, &device, &args.device)
+        .with_context(|| format!("benchmark of {}", args.model))?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

@@ -1,10 +1,209 @@
-//! `capsid convert` (not yet implemented).
+//! `capsid convert`: convert a particle list between STAR, CSV, SHREC txt, DeepFinder XML and copick
+//! JSON.
+
+use anyhow::{bail, Context};
+use capsid_core::{ClassTable, Particle};
+use capsid_io::particles::{read_particles, write_particles, Format, ReadOptions, WriteOptions};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `capsid convert`.
 #[derive(clap::Args)]
-#[command(after_help = "This subcommand is not implemented yet.")]
-pub struct Args {}
+#[command(after_help = "\
+Formats (from the extension, or --from/--to): .star RELION, .csv, .txt SHREC particle_locations,
+.xml DeepFinder object list, .json copick picks (one class per file).
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("capsid convert is not implemented yet")
+Examples:
+  capsid convert particle_locations.txt picks.star --classes classes.toml --tomo-name TS_01
+  capsid convert picks.star picks.csv
+  capsid convert run_data.star picks.csv --voxel-size 10 --tomo-shape 630,630,200 --class ribosome
+  capsid convert objl.xml 'copick/{class}.json' --classes classes.toml --voxel-size 10
+  capsid convert picks.csv picks_r5.star --relion5 --voxel-size 10 --tomo-shape 630,630,200")]
+pub struct Args {
+    /// Particle list to read.
+    pub input: PathBuf,
+    /// Particle list to write. `{class}` in the name writes one file per class (needed for copick).
+    pub output: PathBuf,
+    /// Format of the input (star, csv, shrec, deepfinder, copick); default: from the extension.
+    #[arg(long = "from", value_name = "FMT")]
+    pub from: Option<Format>,
+    /// Format of the output; default: from the extension.
+    #[arg(long = "to", value_name = "FMT")]
+    pub to: Option<Format>,
+    /// Voxel size of the tomogram in Å (copick and RELION 5 store Å).
+    #[arg(long, value_name = "A")]
+    pub voxel_size: Option<f64>,
+    /// Tomogram shape X,Y,Z in voxels (RELION 5 centred coordinates; particles must lie inside).
+    #[arg(long, value_name = "X,Y,Z", value_parser = parse_shape)]
+    pub tomo_shape: Option<[usize; 3]>,
+    /// Take the voxel size and shape from this tomogram's MRC header (unless given above).
+    #[arg(long, value_name = "MRC")]
+    pub like: Option<PathBuf>,
+    /// Class table (TOML): names numeric classes and checks class names.
+    #[arg(long, value_name = "TOML")]
+    pub classes: Option<PathBuf>,
+    /// Class of particles whose file names none (a STAR file without class column).
+    #[arg(long, value_name = "NAME")]
+    pub class: Option<String>,
+    /// Tomogram name of particles whose file names none (SHREC, DeepFinder without tomo_idx).
+    #[arg(long, value_name = "NAME")]
+    pub tomo_name: Option<String>,
+    /// Without a class table, keep numeric classes (rlnClassNumber, class_label) as names.
+    #[arg(long)]
+    pub keep_class_numbers: bool,
+    /// STAR output: write RELION 5 rlnCenteredCoordinateX/Y/ZAngst (needs --voxel-size, --tomo-shape).
+    #[arg(long)]
+    pub relion5: bool,
+    /// Accept an input without particles.
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+/// Parses `X,Y,Z` (also `XxYxZ`) into a shape `[x, y, z]` in voxels.
+pub fn parse_shape(s: &str) -> Result<[usize; 3], String> {
+    let parts: Vec<&str> = s.split([',', 'x']).map(str::trim).collect();
+    let bad = || format!("'{s}' is not a shape X,Y,Z of three positive integers");
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let mut out = [0usize; 3];
+    for (o, p) in out.iter_mut().zip(&parts) {
+        *o = p.parse().map_err(|_| bad())?;
+        if *o == 0 {
+            return Err(bad());
+        }
+    }
+    Ok(out)
+}
+
+/// Voxel size and shape from the flags, completed from `--like`'s MRC header.
+pub fn tomogram_geometry(
+    voxel_size: Option<f64>,
+    shape: Option<[usize; 3]>,
+    like: Option<&Path>,
+) -> anyhow::Result<(Option<f64>, Option<[usize; 3]>)> {
+    let Some(mrc) = like else {
+        return Ok((voxel_size, shape));
+    };
+    let h = capsid_io::mrc::read_header(mrc)?;
+    let [z, y, x] = h.shape_zyx();
+    let v = f64::from(h.voxel_size_a[0]);
+    let header_voxel = (v > 0.0).then_some(v);
+    if voxel_size.is_none() && header_voxel.is_none() {
+        bail!(
+            "{}: the header has no voxel size: give --voxel-size",
+            mrc.display()
+        );
+    }
+    Ok((voxel_size.or(header_voxel), shape.or(Some([x, y, z]))))
+}
+
+/// Loads the class table of `--classes`.
+pub fn load_classes(path: Option<&Path>) -> anyhow::Result<Option<ClassTable>> {
+    path.map(|p| ClassTable::load(p).map_err(anyhow::Error::from))
+        .transpose()
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (voxel_size_a, tomo_shape_xyz) =
+        tomogram_geometry(args.voxel_size, args.tomo_shape, args.like.as_deref())?;
+    let classes = load_classes(args.classes.as_deref())?;
+    if same_file(&args.input, &args.output) {
+        bail!(
+            "{}: the output would overwrite the input",
+            args.output.display()
+        );
+    }
+    let ropts = ReadOptions {
+        format: args.from,
+        voxel_size_a,
+        tomo_shape_xyz,
+        classes: classes.clone(),
+        default_class: args.class.clone(),
+        default_tomogram: args.tomo_name.clone(),
+        class_numbers_as_names: args.keep_class_numbers,
+        allow_empty: args.allow_empty,
+    };
+    let particles = read_particles(&args.input, &ropts)?;
+    let wopts = WriteOptions {
+        format: args.to,
+        voxel_size_a,
+        tomo_shape_xyz,
+        classes,
+        star_centered_angst: args.relion5,
+        ..Default::default()
+    };
+    let out_format = Format::resolve(&args.output, args.to)?;
+    let n_classes = particles
+        .iter()
+        .map(|p| p.class.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if out_format == Format::CopickJson
+        && n_classes > 1
+        && !args.output.to_string_lossy().contains("{class}")
+    {
+        bail!(
+            "{}: a copick file holds one class and these particles have {n_classes}: put {{class}} in the output name, e.g. picks/{{class}}.json",
+            args.output.display()
+        );
+    }
+    let written = write_split(&args.output, &particles, &wopts)?;
+    for (path, n) in &written {
+        eprintln!("wrote {n} particles to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Writes `particles` to `output`, or one file per class when the name holds `{class}`. Returns
+/// each file written with its particle count.
+pub fn write_split(
+    output: &Path,
+    particles: &[Particle],
+    opts: &WriteOptions,
+) -> anyhow::Result<Vec<(PathBuf, usize)>> {
+    let name = output.to_string_lossy();
+    if !name.contains("{class}") {
+        write_particles(output, particles, opts)?;
+        return Ok(vec![(output.to_path_buf(), particles.len())]);
+    }
+    let mut classes: Vec<&str> = Vec::new();
+    for p in particles {
+        if !classes.contains(&p.class.as_str()) {
+            classes.push(&p.class);
+        }
+    }
+    let mut out = Vec::new();
+    for c in classes {
+        let path = PathBuf::from(name.replace("{class}", c));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
+        }
+        let subset: Vec<Particle> = particles.iter().filter(|p| p.class == c).cloned().collect();
+        write_particles(&path, &subset, opts)?;
+        out.push((path, subset.len()));
+    }
+    Ok(out)
+}
+
+/// True when `a` and `b` name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_parse() {
+        assert_eq!(parse_shape("630,630,200").unwrap(), [630, 630, 200]);
+        assert_eq!(parse_shape("64x32x16").unwrap(), [64, 32, 16]);
+        assert!(parse_shape("1,2").is_err());
+        assert!(parse_shape("1,0,2").is_err());
+        assert!(parse_shape("a,b,c").unwrap_err().contains("'a,b,c'"));
+    }
 }

@@ -1,10 +1,287 @@
-//! `capsid pick` (not yet implemented).
+//! `capsid pick`: label or probability maps → particle lists (RELION STAR, CSV, …).
+
+use anyhow::{bail, Context};
+use capsid_core::{ClassTable, Particle, Volume};
+use capsid_io::particles::{write_particles, WriteOptions};
+use capsid_pick::{
+    connected_components, connected_components_prob, mean_shift, nms, ComponentParams,
+    Connectivity, MeanShiftParams,
+};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Picking method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Mean shift on a label map (DeepFinder; bandwidth = class radius, bin seeding).
+    Meanshift,
+    /// Connected components of a label map, or of probability maps above --threshold (DeePiCt).
+    Components,
+    /// Non-maximum suppression on probability maps (radius = class radius).
+    Nms,
+}
 
 /// Arguments of `capsid pick`.
 #[derive(clap::Args)]
-#[command(after_help = "This subcommand is not implemented yet.")]
-pub struct Args {}
+#[command(after_help = "\
+Inputs: a label map (MRC; voxel value = class label of the class table, 0 = background) for
+meanshift and components, or probability maps, one per class, given as --prob CLASS=PATH (repeat)
+for nms and components. Positions are written in voxels of the map (rlnCoordinateX/Y/Z), with
+rlnTomoName, class name and number, and rlnAutopickFigureOfMerit = the score: cluster size in
+voxels (meanshift; components on a label map) or probability (nms; mean probability for
+components on probability maps). The output format follows the extension (.star, .csv, .txt,
+.xml, .json). The resolved settings are written next to the output as <out>.pick.toml.
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("capsid pick is not implemented yet")
+Examples:
+  capsid pick tomo_labels.mrc --classes classes.toml --out tomo_picks.star
+  capsid pick tomo_labels.mrc --classes classes.toml --bin 2 --min-size 50 --out picks.csv
+  capsid pick tomo_labels.mrc --classes classes.toml --method components --connectivity 6 --out picks.star
+  capsid pick --classes classes.toml --method nms --prob ribosome=tomo_prob_ribosome.mrc \\
+              --prob proteasome=tomo_prob_proteasome.mrc --threshold 0.5 --out picks.star")]
+pub struct Args {
+    /// Label map (MRC) for meanshift / components.
+    pub labels: Option<PathBuf>,
+    /// Class table (TOML): names, labels, radii.
+    #[arg(long, value_name = "TOML")]
+    pub classes: PathBuf,
+    /// Picking method.
+    #[arg(long, value_enum, default_value = "meanshift")]
+    pub method: Method,
+    /// Probability map of one class, CLASS=PATH (repeat for several classes).
+    #[arg(long = "prob", value_name = "CLASS=PATH")]
+    pub prob: Vec<String>,
+    /// Output particle list (.star, .csv, …).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Drop clusters/components smaller than this many voxels.
+    #[arg(long, default_value_t = 0)]
+    pub min_size: usize,
+    /// Drop clusters/components larger than this many voxels.
+    #[arg(long)]
+    pub max_size: Option<usize>,
+    /// Probability threshold (nms, components on probability maps).
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// Mean shift: bin the label map by this factor first (DeepFinder uses 2).
+    #[arg(long, default_value_t = 1)]
+    pub bin: usize,
+    /// Mean shift: bandwidth in voxels (default: each class's radius; joint: their mean).
+    #[arg(long, value_name = "VOXELS")]
+    pub bandwidth: Option<f64>,
+    /// Mean shift: cluster all classes together and label clusters by majority vote (DeepFinder).
+    #[arg(long)]
+    pub joint: bool,
+    /// Components: 6 or 26 connectivity.
+    #[arg(long, default_value_t = 26)]
+    pub connectivity: u8,
+    /// Tomogram name written as rlnTomoName (default: the map's file name without extension).
+    #[arg(long)]
+    pub tomo_name: Option<String>,
+}
+
+/// The settings of a pick run, saved next to the output.
+#[derive(Serialize)]
+struct PickRecord<'a> {
+    capsid_version: &'a str,
+    method: Method,
+    labels: Option<String>,
+    prob: &'a [String],
+    classes: String,
+    tomogram: &'a str,
+    threshold: f32,
+    n_picks: usize,
+    meanshift: Option<&'a MeanShiftParams>,
+    components: Option<&'a ComponentParams>,
+}
+
+/// Reads a label map: every voxel must hold an integer 0..=255.
+pub fn read_label_map(path: &Path) -> anyhow::Result<Volume<u8>> {
+    let v = capsid_io::mrc::read_volume(path)?;
+    let mut bad = None;
+    let data = v.data.mapv(|x| {
+        if x.fract() != 0.0 || !(0.0..=255.0).contains(&x) {
+            bad.get_or_insert(x);
+        }
+        x as u8
+    });
+    if let Some(x) = bad {
+        bail!(
+            "{}: not a label map: holds the value {x} (labels are integers 0..=255)",
+            path.display()
+        );
+    }
+    Ok(v.with_data(data))
+}
+
+/// Parses `CLASS=PATH` pairs, checking the classes against the table.
+pub fn parse_prob_args(
+    items: &[String],
+    classes: &ClassTable,
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for it in items {
+        let Some((c, p)) = it.split_once('=') else {
+            bail!("--prob '{it}': expected CLASS=PATH");
+        };
+        classes
+            .get(c.trim())
+            .with_context(|| format!("--prob '{it}'"))?;
+        if out.iter().any(|(k, _)| k == c.trim()) {
+            bail!("--prob: class '{}' given twice", c.trim());
+        }
+        out.push((c.trim().to_string(), PathBuf::from(p.trim())));
+    }
+    Ok(out)
+}
+
+fn stem(p: &Path) -> String {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("tomogram");
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    name.rsplit_once('.').map_or(name, |(s, _)| s).to_string()
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let classes = ClassTable::load(&args.classes)?;
+    let probs = parse_prob_args(&args.prob, &classes)?;
+    let conn = match args.connectivity {
+        6 => Connectivity::Six,
+        26 => Connectivity::TwentySix,
+        n => bail!("--connectivity must be 6 or 26, got {n}"),
+    };
+    let cparams = ComponentParams {
+        connectivity: conn,
+        min_size: args.min_size,
+        max_size: args.max_size,
+    };
+    let mparams = MeanShiftParams {
+        joint: args.joint,
+        bandwidth_vox: args.bandwidth,
+        bin: args.bin,
+        min_size: args.min_size,
+        max_size: args.max_size,
+        ..Default::default()
+    };
+    mparams.validate()?;
+    let first_input = args
+        .labels
+        .clone()
+        .or_else(|| probs.first().map(|(_, p)| p.clone()));
+    let Some(first_input) = first_input else {
+        bail!("no input: give a label map, or probability maps with --prob CLASS=PATH");
+    };
+    let tomo = args.tomo_name.clone().unwrap_or_else(|| stem(&first_input));
+    let uses_labels = matches!(args.method, Method::Meanshift)
+        || (args.method == Method::Components && probs.is_empty());
+    if uses_labels && args.labels.is_none() {
+        bail!(
+            "--method {:?} needs a label map (positional argument)",
+            args.method
+        );
+    }
+    if args.method == Method::Nms && probs.is_empty() {
+        bail!("--method nms needs probability maps: --prob CLASS=PATH");
+    }
+    if uses_labels && !probs.is_empty() {
+        bail!(
+            "give either a label map or --prob maps for --method {:?}, not both",
+            args.method
+        );
+    }
+    let mut picks: Vec<Particle> = Vec::new();
+    let mut voxel_size = 0.0f64;
+    let mut shape_xyz = None;
+    if uses_labels {
+        let path = args.labels.as_deref().unwrap_or(Path::new(""));
+        let map = read_label_map(path)?;
+        voxel_size = map.voxel_size() as f64;
+        shape_xyz = Some(map.shape_xyz());
+        let needs_radius = args.method == Method::Meanshift && args.bandwidth.is_none();
+        if needs_radius && (voxel_size.is_nan() || voxel_size <= 0.0) {
+            if let Some(c) = classes.classes.iter().find(|c| c.radius_a.is_some()) {
+                bail!(
+                    "{}: voxel size 0 in the header, but class '{}' has its radius in Å (use radius_vox or --bandwidth)",
+                    path.display(),
+                    c.name
+                );
+            }
+        }
+        let found = match args.method {
+            Method::Meanshift => mean_shift(&map, &classes, &mparams),
+            _ => connected_components(&map, &classes, &cparams),
+        };
+        picks = found.with_context(|| path.display().to_string())?;
+    } else {
+        let bar = crate::util::progress(probs.len() as u64, "pick");
+        for (class, path) in &probs {
+            let map = capsid_io::mrc::read_volume(path)?;
+            if let Some(s) = shape_xyz {
+                if s != map.shape_xyz() {
+                    bail!(
+                        "{}: shape {:?} differs from the first probability map's {:?}",
+                        path.display(),
+                        map.shape_xyz(),
+                        s
+                    );
+                }
+            }
+            shape_xyz = Some(map.shape_xyz());
+            voxel_size = map.voxel_size() as f64;
+            let def = classes.get(class)?;
+            let found = match args.method {
+                Method::Nms => {
+                    let r = def.radius_voxels(voxel_size);
+                    if def.radius_a.is_some() && (voxel_size.is_nan() || voxel_size <= 0.0) {
+                        bail!("{}: voxel size 0 in the header, but class '{class}' has its radius in Å", path.display());
+                    }
+                    nms(&map, class, r, args.threshold)
+                }
+                _ => connected_components_prob(&map, def, args.threshold, &cparams),
+            };
+            picks.extend(found.with_context(|| path.display().to_string())?);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+    }
+    for p in &mut picks {
+        p.tomogram = Some(tomo.clone());
+    }
+    let wopts = WriteOptions {
+        classes: Some(classes.clone()),
+        voxel_size_a: (voxel_size > 0.0).then_some(voxel_size),
+        tomo_shape_xyz: shape_xyz,
+        ..Default::default()
+    };
+    write_particles(&args.out, &picks, &wopts)?;
+    let record = PickRecord {
+        capsid_version: capsid_core::VERSION,
+        method: args.method,
+        labels: args.labels.as_ref().map(|p| p.display().to_string()),
+        prob: &args.prob,
+        classes: args.classes.display().to_string(),
+        tomogram: &tomo,
+        threshold: args.threshold,
+        meanshift: (args.method == Method::Meanshift).then_some(&mparams),
+        components: (args.method == Method::Components).then_some(&cparams),
+        n_picks: picks.len(),
+    };
+    let record_path = PathBuf::from(format!("{}.pick.toml", args.out.display()));
+    let text = toml::to_string_pretty(&record).context("pick settings as TOML")?;
+    capsid_core::write_atomically(&record_path, |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
+    let mut per_class: Vec<(String, usize)> = classes.names().into_iter().map(|n| (n, 0)).collect();
+    for p in &picks {
+        if let Some(e) = per_class.iter_mut().find(|(n, _)| *n == p.class) {
+            e.1 += 1;
+        }
+    }
+    let summary: Vec<String> = per_class.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    println!(
+        "{} picks ({}) → {}",
+        picks.len(),
+        summary.join(", "),
+        args.out.display()
+    );
+    Ok(())
 }

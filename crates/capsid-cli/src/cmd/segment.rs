@@ -1,10 +1,267 @@
-//! `capsid segment` (not yet implemented).
+//! `capsid segment`: sliding-window segmentation of tomograms with a trained model.
+
+use anyhow::{bail, Context};
+use capsid_core::{ClassTable, Volume};
+use capsid_io::mrc::{self, LabelMode, MrcMode, MrcWriter, WriteOptions};
+use capsid_nn::model::load_model_folder;
+use capsid_nn::segment::{
+    argmax_labels, segment_streaming, window_count, Blend, NetPredictor, SegmentConfig,
+};
+use capsid_nn::train::{load_run_config, RunLayout};
+use ndarray::{s, Array3, Axis};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `capsid segment`.
-#[derive(clap::Args)]
-#[command(after_help = "This subcommand is not implemented yet.")]
-pub struct Args {}
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+MODEL is a run folder written by `capsid train` (net.toml + weights.bpk, config.toml and
+class_table.toml); its patch size and class names are used unless flags say otherwise. Each
+tomogram is processed slab by slab along z (one row of windows at a time), so memory stays near one
+patch-thick slab plus the label map, whatever the depth. Windows are z-score normalised each, as in
+training.
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("capsid segment is not implemented yet")
+Outputs per tomogram (the name is the file stem; SHREC's reconstruction.mrc takes its folder's name):
+  DIR/<tomo>_labels.mrc          uint8 label map (mode 0, IMOD unsigned flag), 0 = background, classes
+                                 1..K as in MODEL/class_table.toml; header (origin, voxel size) copied
+  DIR/<tomo>_prob_<class>.mrc    with --probs f16|f32: probability of each target class
+
+Examples:
+  capsid segment runs/tiny sim/reconstruction.mrc --out seg
+  capsid segment runs/ribo t1.mrc t2.mrc --out seg --blend gaussian --tta --probs f16")]
+pub struct Args {
+    /// Trained model (run folder of `capsid train`).
+    pub model: PathBuf,
+    /// Tomograms (MRC).
+    #[arg(required = true)]
+    pub tomograms: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Window side in voxels (default: the training patch).
+    #[arg(long)]
+    pub patch: Option<usize>,
+    /// Overlap of neighbouring windows in voxels (default 25, at most half the patch).
+    #[arg(long)]
+    pub overlap: Option<usize>,
+    /// Blending of overlapping windows: uniform (averaging, as the paper) or gaussian (nnU-Net).
+    #[arg(long, value_enum, default_value_t = BlendArg::Uniform)]
+    pub blend: BlendArg,
+    /// Test-time augmentation: average over the 8 mirror images (8× slower).
+    #[arg(long)]
+    pub tta: bool,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Also write per-class probability maps, as float16 or float32.
+    #[arg(long, value_enum)]
+    pub probs: Option<ProbsArg>,
+    /// Device: flex (CPU, default), wgpu, vulkan, cuda[:N], rocm[:N].
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `--blend`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlendArg {
+    Uniform,
+    Gaussian,
+}
+
+/// `--probs`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbsArg {
+    F16,
+    F32,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(n) = args.threads {
+        capsid_nn::set_threads(n)?;
+    }
+    let device = capsid_nn::parse_device(&args.device)?;
+    let (net_cfg, net) = load_model_folder(&args.model, &device)?;
+    let num_classes = net_cfg.num_classes();
+    let train_patch = if args.model.join(RunLayout::CONFIG).is_file() {
+        Some(load_run_config(&args.model)?.data.patch)
+    } else {
+        None
+    };
+    let class_names = class_names(&args.model, num_classes)?;
+    let patch = args.patch.or(train_patch).unwrap_or(64);
+    net_cfg.check_patch([patch; 3]).context("--patch")?;
+    let overlap = args.overlap.unwrap_or(25.min(patch / 2));
+    let cfg = SegmentConfig {
+        patch,
+        overlap,
+        blend: match args.blend {
+            BlendArg::Uniform => Blend::Uniform,
+            BlendArg::Gaussian => Blend::Gaussian,
+        },
+        tta: args.tta,
+        batch: args.batch,
+    };
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid segmentation settings: {e}"))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
+    let names = output_names(&args.tomograms);
+    let mut predictor = NetPredictor {
+        net,
+        device,
+        num_classes,
+    };
+    for (tomo, name) in args.tomograms.iter().zip(&names) {
+        segment_one(tomo, name, &args, &cfg, &class_names, &mut predictor)?;
+    }
+    Ok(())
+}
+
+/// Class names 1..K from the run's class table (or `class1`, … without one).
+fn class_names(model: &Path, num_classes: usize) -> anyhow::Result<Vec<String>> {
+    let p = model.join(RunLayout::CLASS_TABLE);
+    if !p.is_file() {
+        return Ok((1..num_classes).map(|k| format!("class{k}")).collect());
+    }
+    let table = ClassTable::load(&p)?;
+    let mut names = vec![String::new(); num_classes.saturating_sub(1)];
+    for c in &table.classes {
+        let k = c.label as usize;
+        if k == 0 || k >= num_classes {
+            bail!(
+                "{}: class '{}' has label {} but the network has {} classes",
+                p.display(),
+                c.name,
+                k,
+                num_classes
+            );
+        }
+        names[k - 1] = c.name.clone();
+    }
+    if let Some(k) = names.iter().position(String::is_empty) {
+        bail!("{}: no class with label {}", p.display(), k + 1);
+    }
+    Ok(names)
+}
+
+/// Output name per tomogram: the file stem (SHREC's `reconstruction` takes its folder's name);
+/// names used twice get their folder's name in front.
+fn output_names(tomos: &[PathBuf]) -> Vec<String> {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "tomogram".into())
+    };
+    let parent = |p: &Path| {
+        p.parent()
+            .and_then(|d| d.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+    };
+    let base: Vec<String> = tomos
+        .iter()
+        .map(|p| {
+            let s = stem(p).trim_end_matches(".mrc").to_string();
+            match (s.as_str(), parent(p)) {
+                ("reconstruction", Some(d)) => d,
+                _ => s,
+            }
+        })
+        .collect();
+    base.iter()
+        .zip(tomos)
+        .map(|(b, p)| {
+            if base.iter().filter(|x| *x == b).count() > 1 {
+                format!("{}_{b}", parent(p).unwrap_or_default())
+            } else {
+                b.clone()
+            }
+        })
+        .collect()
+}
+
+fn segment_one(
+    tomo: &Path,
+    name: &str,
+    args: &Args,
+    cfg: &SegmentConfig,
+    class_names: &[String],
+    predictor: &mut NetPredictor,
+) -> anyhow::Result<()> {
+    let header = mrc::read_header(tomo)?;
+    let shape = header.shape_zyx();
+    let like = WriteOptions {
+        like: Some(header.clone()),
+        extra_labels: vec![format!("capsid segment: {}", args.model.display())
+            .chars()
+            .take(80)
+            .collect()],
+        ..WriteOptions::default()
+    };
+    let mut prob_writers: Vec<MrcWriter> = Vec::new();
+    if let Some(kind) = args.probs {
+        let mode = match kind {
+            ProbsArg::F16 => MrcMode::Float16,
+            ProbsArg::F32 => MrcMode::Float32,
+        };
+        for c in class_names {
+            let p = args.out.join(format!("{name}_prob_{c}.mrc"));
+            prob_writers.push(MrcWriter::create_with(
+                &p,
+                shape,
+                mode,
+                header.voxel_size_a,
+                header.origin_a,
+                &like,
+            )?);
+        }
+    }
+    let mut labels = Array3::<u8>::zeros((shape[0], shape[1], shape[2]));
+    let pb = crate::util::progress(window_count(shape, cfg) as u64, name);
+    segment_streaming::<anyhow::Error>(
+        shape,
+        cfg,
+        predictor,
+        &mut |z0, nz| Ok(mrc::read_slab(tomo, z0, nz)?.data),
+        &mut |z0, probs| {
+            let nz = probs.shape()[1];
+            labels
+                .slice_mut(s![z0..z0 + nz, .., ..])
+                .assign(&argmax_labels(&probs));
+            for (k, w) in prob_writers.iter_mut().enumerate() {
+                w.write_slab(&probs.index_axis(Axis(0), k + 1))?;
+            }
+            Ok(())
+        },
+        &mut |n| pb.inc(n),
+    )
+    .with_context(|| format!("{}", tomo.display()))?;
+    pb.finish_and_clear();
+    for w in prob_writers {
+        w.finish()?;
+    }
+    let out = args.out.join(format!("{name}_labels.mrc"));
+    let vol = Volume {
+        data: labels,
+        voxel_size_a: header.voxel_size_a,
+        origin_a: header.origin_a,
+    };
+    mrc::write_labels_with(&out, &vol, LabelMode::Uint8Mode0, &like)?;
+    let counts: Vec<String> = class_names
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            format!(
+                "{c} {}",
+                vol.data.iter().filter(|&&l| l as usize == k + 1).count()
+            )
+        })
+        .collect();
+    eprintln!(
+        "{}: {} windows; voxels per class: {}",
+        out.display(),
+        window_count(shape, cfg),
+        counts.join(", ")
+    );
+    Ok(())
 }

@@ -1,0 +1,275 @@
+//! `capsid pick` and `capsid evaluate`, run as the binary users run, on small generated maps.
+
+use capsid_core::{Particle, Volume};
+use capsid_io::mrc::{write_labels, write_volume, LabelMode, MrcMode};
+use capsid_io::particles::{read_particles, write_particles, ReadOptions, WriteOptions};
+use ndarray::Array3;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn capsid(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_capsid"))
+        .args(args)
+        .output()
+        .expect("run capsid")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = capsid(args);
+    assert!(
+        out.status.success(),
+        "capsid {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = capsid(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "capsid {args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    err
+}
+
+const CLASSES: &str = "[[class]]\nname = \"big\"\nlabel = 1\nradius_vox = 5\n\n[[class]]\nname = \"small\"\nlabel = 2\nradius_vox = 3\n";
+
+/// Balls (centre x, y, z; radius; label) painted into a 40 × 36 × 32 (x, y, z) map.
+const BALLS: [([f64; 3], f64, u8); 3] = [
+    ([10.0, 10.0, 10.0], 5.0, 1),
+    ([28.0, 12.0, 20.0], 5.0, 1),
+    ([20.0, 27.0, 12.0], 3.0, 2),
+];
+
+/// Label map and occupancy (instance) map: instance id k = ball k (1-based).
+fn maps() -> (Volume<u8>, Volume<f32>) {
+    let mut labels = Array3::<u8>::zeros((32, 36, 40));
+    let mut occ = Array3::<f32>::zeros((32, 36, 40));
+    for (k, (c, r, l)) in BALLS.iter().enumerate() {
+        for ((z, y, x), v) in labels.indexed_iter_mut() {
+            if (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) + (z as f64 - c[2]).powi(2)
+                <= r * r
+            {
+                *v = *l;
+                occ[[z, y, x]] = k as f32 + 1.0;
+            }
+        }
+    }
+    (Volume::new(labels, 10.0), Volume::new(occ, 10.0))
+}
+
+fn setup(dir: &Path) {
+    std::fs::write(dir.join("classes.toml"), CLASSES).unwrap();
+    let (labels, occ) = maps();
+    write_labels(&dir.join("labels.mrc"), &labels, LabelMode::Uint8Mode0).unwrap();
+    write_volume(&dir.join("occupancy.mrc"), &occ, MrcMode::Uint16).unwrap();
+    // Truth: the three balls plus one "small" particle nowhere in the maps (always missed).
+    let mut truth: Vec<Particle> = BALLS
+        .iter()
+        .map(|(c, _, l)| Particle::new(["big", "small"][*l as usize - 1], c[0], c[1], c[2]))
+        .collect();
+    truth.push(Particle::new("small", 35.0, 30.0, 28.0));
+    write_particles(&dir.join("truth.csv"), &truth, &WriteOptions::default()).unwrap();
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn pick_meanshift_then_evaluate_writes_star_and_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    let star = d.join("picks.star");
+    let out = ok(&[
+        "pick",
+        s(&d.join("labels.mrc")),
+        "--classes",
+        s(&d.join("classes.toml")),
+        "--out",
+        s(&star),
+    ]);
+    assert!(out.contains("3 picks"), "{out}");
+    let text = std::fs::read_to_string(&star).unwrap();
+    for col in [
+        "_rlnCoordinateX",
+        "_rlnTomoName",
+        "_rlnAutopickFigureOfMerit",
+        "_rlnClassNumber",
+    ] {
+        assert!(text.contains(col), "{col} missing in\n{text}");
+    }
+    assert!(d.join("picks.star.pick.toml").exists());
+    let picks = read_particles(
+        &star,
+        &ReadOptions {
+            classes: None,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(picks.len(), 3);
+    for (c, _, l) in BALLS {
+        let p = picks
+            .iter()
+            .find(|p| p.distance_to(c) <= 1.0)
+            .expect("pick near each ball");
+        assert_eq!(p.class, ["big", "small"][l as usize - 1]);
+        assert_eq!(p.tomogram.as_deref(), Some("labels"));
+    }
+
+    let eval = d.join("eval");
+    let table = ok(&[
+        "evaluate",
+        "--picks",
+        s(&star),
+        "--truth",
+        s(&d.join("truth.csv")),
+        "--classes",
+        s(&d.join("classes.toml")),
+        "--occupancy",
+        s(&d.join("occupancy.mrc")),
+        "--labels",
+        s(&d.join("labels.mrc")),
+        "--truth-labels",
+        s(&d.join("labels.mrc")),
+        "--out",
+        s(&eval),
+    ]);
+    assert!(
+        table.contains("macro") && table.contains("SHREC hitbox"),
+        "{table}"
+    );
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(eval.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(v["classes"][0]["class"], "big");
+    assert_eq!(
+        (
+            v["classes"][0]["tp"].as_u64(),
+            v["classes"][0]["fn"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        (
+            v["classes"][1]["tp"].as_u64(),
+            v["classes"][1]["fn"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(v["hitbox"]["hits"].as_u64(), Some(3));
+    assert_eq!(v["hitbox"]["never_hit"].as_u64(), Some(1));
+    assert_eq!(v["voxel"][0]["dice"].as_f64(), Some(1.0));
+    assert!(eval.join("summary.txt").exists() && eval.join("config.toml").exists());
+}
+
+#[test]
+fn pick_components_and_nms_from_probability_maps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    // Probability map of "big": 0.9 inside the big balls, 0.1 elsewhere.
+    let (labels, _) = maps();
+    let prob = labels.with_data(labels.data.mapv(|l| if l == 1 { 0.9f32 } else { 0.1 }));
+    write_volume(&d.join("prob_big.mrc"), &prob, MrcMode::Float32).unwrap();
+    let arg = format!("big={}", s(&d.join("prob_big.mrc")));
+    let csv = d.join("picks.csv");
+    for method in ["components", "nms"] {
+        ok(&[
+            "pick",
+            "--classes",
+            s(&d.join("classes.toml")),
+            "--method",
+            method,
+            "--prob",
+            &arg,
+            "--out",
+            s(&csv),
+        ]);
+        let picks = read_particles(&csv, &ReadOptions::default()).unwrap();
+        // NMS on a flat plateau keeps one pick per ball only if the radius covers the plateau
+        // from its first voxel; with radius 5 a few plateau voxels can survive, so check ≥ 2 and
+        // that every pick lies in a big ball.
+        assert!(picks.len() >= 2, "{method}: {picks:?}");
+        for p in &picks {
+            assert_eq!(p.class, "big");
+            assert!(
+                BALLS[..2].iter().any(|(c, r, _)| p.distance_to(*c) <= *r),
+                "{method}: {p:?}"
+            );
+        }
+        if method == "components" {
+            assert_eq!(picks.len(), 2);
+        }
+    }
+    let eval = d.join("eval_pr");
+    ok(&[
+        "evaluate",
+        "--picks",
+        s(&csv),
+        "--truth",
+        s(&d.join("truth.csv")),
+        "--classes",
+        s(&d.join("classes.toml")),
+        "--truth-labels",
+        s(&d.join("labels.mrc")),
+        "--prob",
+        &arg,
+        "--tolerance",
+        "0.5",
+        "--out",
+        s(&eval),
+    ]);
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(eval.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(v["pr_curves"][0]["auprc"].as_f64(), Some(1.0));
+    assert_eq!(v["params"]["tolerance_fraction"].as_f64(), Some(0.5));
+}
+
+#[test]
+fn bad_inputs_fail_with_one_line_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    let float_map = Volume::new(Array3::from_elem((4, 4, 4), 0.5f32), 1.0);
+    write_volume(&d.join("float.mrc"), &float_map, MrcMode::Float32).unwrap();
+    let err = fails(&[
+        "pick",
+        s(&d.join("float.mrc")),
+        "--classes",
+        s(&d.join("classes.toml")),
+        "--out",
+        s(&d.join("p.star")),
+    ]);
+    assert!(
+        err.contains("float.mrc") && err.contains("not a label map"),
+        "{err}"
+    );
+    assert!(!d.join("p.star").exists());
+    let err = fails(&[
+        "pick",
+        s(&d.join("labels.mrc")),
+        "--classes",
+        s(&d.join("classes.toml")),
+        "--prob",
+        "nope=x.mrc",
+        "--out",
+        s(&d.join("p.star")),
+    ]);
+    assert!(err.contains("unknown class 'nope'"), "{err}");
+    let err = fails(&[
+        "evaluate",
+        "--picks",
+        s(&d.join("missing.star")),
+        "--truth",
+        s(&d.join("truth.csv")),
+        "--classes",
+        s(&d.join("classes.toml")),
+        "--out",
+        s(&d.join("e")),
+    ]);
+    assert!(err.contains("missing.star"), "{err}");
+    assert!(!d.join("e").join("summary.json").exists());
+}

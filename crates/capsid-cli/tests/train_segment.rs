@@ -1,0 +1,237 @@
+//! CLI tests of `capsid train` and `capsid segment` on a tiny SHREC-layout folder made here.
+
+use capsid_core::Volume;
+use capsid_io::mrc::{self, MrcMode};
+use ndarray::Array3;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn capsid(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_capsid"))
+        .args(args)
+        .output()
+        .expect("run capsid")
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "capsid failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fails_with(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    for n in needles {
+        assert!(line.contains(n), "'{n}' not in: {line}");
+    }
+}
+
+/// DIR/class_table.toml and DIR/tomo_00k/{reconstruction.mrc, particle_locations.txt}: bright
+/// balls (radius 3 voxels) of class `ball` and dim ones of class `dud` on noise, 24 × 40 × 40.
+fn shrec_folder(dir: &Path) {
+    std::fs::write(
+        dir.join("class_table.toml"),
+        "[[class]]\nname = \"ball\"\nlabel = 1\nradius_vox = 3.0\n\n[[class]]\nname = \"dud\"\nlabel = 2\nradius_vox = 2.0\n",
+    )
+    .unwrap();
+    for k in 0..2u64 {
+        let t = dir.join(format!("tomo_{k:03}"));
+        std::fs::create_dir_all(&t).unwrap();
+        let mut lines = String::new();
+        let mut centres = Vec::new();
+        for i in 0..10usize {
+            let c = [
+                5 + (i * 11 + k as usize) % 30,
+                5 + (i * 17) % 30,
+                5 + (i * 5) % 14,
+            ];
+            let class = if i % 4 == 3 { "dud" } else { "ball" };
+            lines.push_str(&format!("{class} {} {} {} 0 0 0\n", c[0], c[1], c[2]));
+            centres.push((c, class));
+        }
+        std::fs::write(t.join("particle_locations.txt"), lines).unwrap();
+        let data = Array3::from_shape_fn((24, 40, 40), |(z, y, x)| {
+            let mut v = noise(k, z, y, x);
+            for (c, class) in &centres {
+                let d2 = (x as f64 - c[0] as f64).powi(2)
+                    + (y as f64 - c[1] as f64).powi(2)
+                    + (z as f64 - c[2] as f64).powi(2);
+                if d2 <= 9.0 {
+                    v += if *class == "ball" { 2.0 } else { 0.5 };
+                }
+            }
+            v
+        });
+        let mut vol = Volume::new(data, 10.0);
+        vol.origin_a = [5.0, 6.0, 7.0];
+        mrc::write_volume(&t.join("reconstruction.mrc"), &vol, MrcMode::Float32).unwrap();
+    }
+}
+
+/// Deterministic pseudo-random noise in [-1, 1) (a hash of the voxel; no rand dependency here).
+fn noise(k: u64, z: usize, y: usize, x: usize) -> f32 {
+    let mut h =
+        k.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((z as u64) << 40 | (y as u64) << 20 | x as u64);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    (h >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+}
+
+fn csv_rows(p: &Path) -> usize {
+    std::fs::read_to_string(p).unwrap().lines().count() - 1
+}
+
+#[test]
+fn train_resume_and_segment_a_shrec_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("sim");
+    std::fs::create_dir_all(&data).unwrap();
+    shrec_folder(&data);
+    let run = tmp.path().join("runs/x");
+    let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
+    ok(&capsid(&[
+        "train",
+        "--model",
+        "unet",
+        "--data",
+        d,
+        "--targets",
+        "ball",
+        "--patch",
+        "16",
+        "--batch",
+        "2",
+        "--epochs",
+        "2",
+        "--steps",
+        "3",
+        "--folds",
+        "3",
+        "--seed",
+        "1",
+        "--threads",
+        "2",
+        "--out",
+        r,
+    ]));
+    for f in [
+        "config.toml",
+        "class_table.toml",
+        "net.toml",
+        "weights.bpk",
+        "metrics.csv",
+        "learning_curve.png",
+        "last/train_state.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(csv_rows(&run.join("metrics.csv")), 2);
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("capsid_version") && config.contains("reconstruction.mrc"),
+        "{config}"
+    );
+    let table = std::fs::read_to_string(run.join("class_table.toml")).unwrap();
+    assert!(table.contains("ball") && !table.contains("dud"), "{table}");
+    // Resume with one more epoch: no data flags needed.
+    ok(&capsid(&[
+        "train",
+        "--resume",
+        "--out",
+        r,
+        "--epochs",
+        "3",
+        "--threads",
+        "2",
+    ]));
+    assert_eq!(csv_rows(&run.join("metrics.csv")), 3);
+
+    // Segment both tomograms with the run folder alone.
+    let seg = tmp.path().join("seg");
+    let t0 = data.join("tomo_000/reconstruction.mrc");
+    let t1 = data.join("tomo_001/reconstruction.mrc");
+    ok(&capsid(&[
+        "segment",
+        r,
+        t0.to_str().unwrap(),
+        t1.to_str().unwrap(),
+        "--out",
+        seg.to_str().unwrap(),
+        "--overlap",
+        "4",
+        "--probs",
+        "f16",
+        "--blend",
+        "gaussian",
+        "--threads",
+        "2",
+    ]));
+    for name in ["tomo_000", "tomo_001"] {
+        let lp = seg.join(format!("{name}_labels.mrc"));
+        let h = mrc::read_header(&lp).unwrap();
+        assert_eq!(h.shape_zyx(), [24, 40, 40]);
+        assert_eq!(h.origin_a, [5.0, 6.0, 7.0]);
+        assert_eq!(h.voxel_size_a, [10.0, 10.0, 10.0]);
+        let labels = mrc::read_volume(&lp).unwrap();
+        assert!(labels.data.iter().all(|&v| v == 0.0 || v == 1.0));
+        let probs = mrc::read_volume(&seg.join(format!("{name}_prob_ball.mrc"))).unwrap();
+        assert_eq!(probs.shape_zyx(), [24, 40, 40]);
+        assert!(probs.data.iter().all(|&v| (0.0..=1.0).contains(&v)));
+        // The label is 1 exactly where the probability of `ball` wins (2 classes: p > 0.5),
+        // up to float16 rounding near 0.5.
+        for (l, p) in labels.data.iter().zip(probs.data.iter()) {
+            if (p - 0.5).abs() > 2e-3 {
+                assert_eq!(*l == 1.0, *p > 0.5);
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("sim");
+    std::fs::create_dir_all(&data).unwrap();
+    shrec_folder(&data);
+    let d = data.to_str().unwrap();
+    let out = tmp.path().join("r");
+    let o = out.to_str().unwrap();
+    fails_with(
+        &capsid(&["train", "--data", d, "--targets", "nope", "--out", o]),
+        &["nope"],
+    );
+    fails_with(&capsid(&["train", "--out", o]), &["class table"]);
+    fails_with(
+        &capsid(&["train", "--data", d, "--patch", "20", "--out", o]),
+        &["patch"],
+    );
+    fails_with(
+        &capsid(&["train", "--resume", "--out", o]),
+        &["config.toml"],
+    );
+    let missing = tmp.path().join("no_model");
+    fails_with(
+        &capsid(&["segment", missing.to_str().unwrap(), "x.mrc", "--out", o]),
+        &["no_model"],
+    );
+    fails_with(
+        &capsid(&[
+            "train",
+            "--data",
+            tmp.path().join("none").to_str().unwrap(),
+            "--out",
+            o,
+        ]),
+        &["none"],
+    );
+}

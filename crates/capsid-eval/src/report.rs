@@ -1,0 +1,512 @@
+//! [`EvaluationReport`]: everything `capsid evaluate` measures, as one serde struct written to
+//! `eval/summary.json` and shown as a text table ([`EvaluationReport::to_table`]).
+//!
+//! Averages: the **macro** average is the unweighted mean over the classes of the table that have
+//! at least one true particle or one pick (classes with neither are left out, so a class absent
+//! from a data set does not count as a zero). The **weighted F-beta** is
+//! `Σ w_c·Fβ_c / Σ w_c` over the same classes, with weights from [`EvalParams::class_weights`]
+//! (default 1 each; CZII weighs its classes, e.g. 1 for easy and 2 for hard ones).
+
+use crate::hitbox::HitboxReport;
+use crate::matching::{confusion_matrix, match_class, ConfusionMatrix, EvalParams};
+use crate::voxel::{PrCurve, VoxelScores};
+use crate::{Counts, EvalError};
+use capsid_core::{ClassTable, Particle, Radius};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Distance-matching scores of one class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    pub class: String,
+    pub label: u8,
+    /// Class radius and match tolerance, in voxels.
+    pub radius_vox: f64,
+    pub tolerance_vox: f64,
+    /// Weight in the weighted F-beta.
+    pub weight: f64,
+    pub n_truth: u64,
+    pub n_picks: u64,
+    /// Picks of this class outside the volume (included in `fp`).
+    pub picks_outside: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub fbeta: f64,
+    /// Mean distance in voxels of the matched pairs (0 without matches).
+    pub mean_distance_vox: f64,
+}
+
+/// Averages over classes (see the module doc for which classes count).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MacroScores {
+    pub n_classes: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub fbeta: f64,
+    pub fbeta_weighted: f64,
+}
+
+/// The evaluation of one set of picks (and optionally maps) against ground truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationReport {
+    /// capsid version that wrote the report.
+    pub capsid_version: String,
+    /// Input files by role (`picks`, `truth`, `occupancy`, …), filled in by the caller.
+    pub inputs: BTreeMap<String, String>,
+    pub params: EvalParams,
+    pub n_picks: u64,
+    pub n_truth: u64,
+    /// True particles of classes not in the class table (left out of every score).
+    pub truth_ignored: u64,
+    /// Picks outside the volume (all classes).
+    pub picks_outside: u64,
+    /// Per-class distance-matching scores, in class-table order.
+    pub classes: Vec<ClassScores>,
+    /// Counts pooled over classes (micro average) and their scores.
+    pub pooled: Counts,
+    pub pooled_precision: f64,
+    pub pooled_recall: f64,
+    pub pooled_f1: f64,
+    pub macro_avg: MacroScores,
+    /// Classification confusion matrix from class-blind distance matching.
+    pub confusion: ConfusionMatrix,
+    /// SHREC hitbox evaluation, when an occupancy map was given.
+    pub hitbox: Option<HitboxReport>,
+    /// Voxel-level scores, when predicted and true label maps were given.
+    pub voxel: Vec<VoxelScores>,
+    /// PR curves, one per probability map given.
+    pub pr_curves: Vec<PrCurve>,
+}
+
+/// Matches `picks` to `truth` per class and class-blind (see [`crate::matching`]) and fills a
+/// report (without hitbox, voxel scores or PR curves, which the caller adds). Picks of a class not
+/// in `classes` are an error; true particles of such classes are counted in `truth_ignored`.
+pub fn evaluate_picks(
+    picks: &[Particle],
+    truth: &[Particle],
+    classes: &ClassTable,
+    params: &EvalParams,
+) -> Result<EvaluationReport, EvalError> {
+    params.validate()?;
+    let names = classes.names();
+    for w in params.class_weights.keys() {
+        classes.get(w)?;
+    }
+    let mut radii = Vec::new();
+    for c in &classes.classes {
+        let r = match c.radius() {
+            Radius::Angstrom(a) if params.voxel_size_a.is_nan() || params.voxel_size_a <= 0.0 => {
+                return Err(EvalError::Invalid(format!(
+                    "class '{}' has its radius in Å ({a}); the voxel size is needed (give a map or --voxel-size)",
+                    c.name
+                )))
+            }
+            r => r.to_voxels(params.voxel_size_a),
+        };
+        radii.push(r);
+    }
+    let class_idx = |c: &str| names.iter().position(|x| x == c);
+    let mut pick_class = Vec::with_capacity(picks.len());
+    for p in picks {
+        match class_idx(&p.class) {
+            Some(i) => pick_class.push(i),
+            None => {
+                return Err(classes.get(&p.class).err().map_or_else(
+                    || EvalError::Invalid(format!("unknown class '{}'", p.class)),
+                    EvalError::from,
+                ))
+            }
+        }
+    }
+    let kept_truth: Vec<(Particle, usize)> = truth
+        .iter()
+        .filter_map(|t| class_idx(&t.class).map(|i| (t.clone(), i)))
+        .collect();
+    let truth_ignored = (truth.len() - kept_truth.len()) as u64;
+    let (truth_kept, truth_class): (Vec<Particle>, Vec<usize>) = kept_truth.into_iter().unzip();
+    let tolerance: Vec<f64> = radii
+        .iter()
+        .map(|r| r * params.tolerance_fraction)
+        .collect();
+
+    let mut scores = Vec::new();
+    let mut pooled = Counts::default();
+    let mut picks_outside = 0;
+    for (i, c) in classes.classes.iter().enumerate() {
+        let m = match_class(picks, &truth_kept, &c.name, tolerance[i], params.shape_xyz);
+        let counts = Counts {
+            tp: m.pairs.len() as u64,
+            fp: m.false_picks.len() as u64,
+            fn_: m.missed.len() as u64,
+        };
+        pooled = pooled.add(&counts);
+        picks_outside += m.outside.len() as u64;
+        let mean_distance_vox = if m.pairs.is_empty() {
+            0.0
+        } else {
+            m.pairs.iter().map(|p| p.distance_vox).sum::<f64>() / m.pairs.len() as f64
+        };
+        scores.push(ClassScores {
+            class: c.name.clone(),
+            label: c.label,
+            radius_vox: radii[i],
+            tolerance_vox: tolerance[i],
+            weight: params.class_weights.get(&c.name).copied().unwrap_or(1.0),
+            n_truth: truth_class.iter().filter(|&&t| t == i).count() as u64,
+            n_picks: pick_class.iter().filter(|&&p| p == i).count() as u64,
+            picks_outside: m.outside.len() as u64,
+            counts,
+            precision: counts.precision(),
+            recall: counts.recall(),
+            f1: counts.f1(),
+            fbeta: counts.fbeta(params.beta),
+            mean_distance_vox,
+        });
+    }
+    let macro_avg = macro_scores(&scores);
+    let confusion = confusion_matrix(
+        picks,
+        &pick_class,
+        &truth_kept,
+        &truth_class,
+        &names,
+        &tolerance,
+        params.shape_xyz,
+    );
+    Ok(EvaluationReport {
+        capsid_version: capsid_core::VERSION.to_string(),
+        inputs: BTreeMap::new(),
+        params: params.clone(),
+        n_picks: picks.len() as u64,
+        n_truth: truth.len() as u64,
+        truth_ignored,
+        picks_outside,
+        classes: scores,
+        pooled,
+        pooled_precision: pooled.precision(),
+        pooled_recall: pooled.recall(),
+        pooled_f1: pooled.f1(),
+        macro_avg,
+        confusion,
+        hitbox: None,
+        voxel: Vec::new(),
+        pr_curves: Vec::new(),
+    })
+}
+
+/// Macro averages and weighted F-beta over classes with any truth or pick.
+pub fn macro_scores(scores: &[ClassScores]) -> MacroScores {
+    let used: Vec<&ClassScores> = scores
+        .iter()
+        .filter(|s| s.n_truth + s.n_picks > 0)
+        .collect();
+    let n = used.len();
+    let mean = |f: &dyn Fn(&ClassScores) -> f64| {
+        if n == 0 {
+            0.0
+        } else {
+            used.iter().map(|s| f(s)).sum::<f64>() / n as f64
+        }
+    };
+    let wsum: f64 = used.iter().map(|s| s.weight).sum();
+    MacroScores {
+        n_classes: n,
+        precision: mean(&|s| s.precision),
+        recall: mean(&|s| s.recall),
+        f1: mean(&|s| s.f1),
+        fbeta: mean(&|s| s.fbeta),
+        fbeta_weighted: if wsum > 0.0 {
+            used.iter().map(|s| s.weight * s.fbeta).sum::<f64>() / wsum
+        } else {
+            0.0
+        },
+    }
+}
+
+impl EvaluationReport {
+    /// Pretty JSON.
+    pub fn to_json(&self) -> Result<String, EvalError> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// Parses a report written by [`EvaluationReport::to_json`].
+    pub fn from_json(text: &str) -> Result<Self, EvalError> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// A readable summary: per-class table (TP FP FN P R F1 Fβ), averages, confusion matrix, and
+    /// the hitbox, voxel and PR sections when present.
+    pub fn to_table(&self) -> String {
+        let w = self
+            .classes
+            .iter()
+            .map(|c| c.class.len())
+            .max()
+            .unwrap_or(5)
+            .max(7);
+        let beta = self.params.beta;
+        let mut s = format!(
+            "Picks vs truth (tolerance {} × radius; {} picks, {} true particles{}{})\n",
+            self.params.tolerance_fraction,
+            self.n_picks,
+            self.n_truth,
+            if self.truth_ignored > 0 {
+                format!(
+                    ", {} of classes outside the table ignored",
+                    self.truth_ignored
+                )
+            } else {
+                String::new()
+            },
+            if self.picks_outside > 0 {
+                format!(", {} picks outside the volume", self.picks_outside)
+            } else {
+                String::new()
+            },
+        );
+        s += &format!(
+            "{:<w$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+            "class",
+            "TP",
+            "FP",
+            "FN",
+            "P",
+            "R",
+            "F1",
+            format!("F{beta}")
+        );
+        for c in &self.classes {
+            s += &format!(
+                "{:<w$} {:>6} {:>6} {:>6} {:>6.3} {:>6.3} {:>6.3} {:>6.3}\n",
+                c.class,
+                c.counts.tp,
+                c.counts.fp,
+                c.counts.fn_,
+                c.precision,
+                c.recall,
+                c.f1,
+                c.fbeta
+            );
+        }
+        let m = &self.macro_avg;
+        s += &format!(
+            "{:<w$} {:>6} {:>6} {:>6} {:>6.3} {:>6.3} {:>6.3} {:>6.3}\n",
+            "macro", "", "", "", m.precision, m.recall, m.f1, m.fbeta
+        );
+        s += &format!(
+            "{:<w$} {:>6} {:>6} {:>6} {:>6.3} {:>6.3} {:>6.3}\n",
+            "pooled",
+            self.pooled.tp,
+            self.pooled.fp,
+            self.pooled.fn_,
+            self.pooled_precision,
+            self.pooled_recall,
+            self.pooled_f1
+        );
+        s += &format!(
+            "weighted F{beta}: {:.3}\n\nConfusion (rows true, columns picked)\n{}",
+            m.fbeta_weighted,
+            self.confusion.to_table()
+        );
+        if let Some(h) = &self.hitbox {
+            s += &format!(
+                "\nSHREC hitbox: {} hits, {} duplicates, {} misses ({} outside), {} never hit; P {:.3} R {:.3} F1 {:.3}\n",
+                h.hits, h.duplicates, h.misses, h.outside, h.never_hit, h.localisation_precision, h.localisation_recall, h.localisation_f1
+            );
+            s += &format!(
+                "{:<w$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
+                "class", "TP", "FP", "FN", "P", "R", "F1"
+            );
+            for c in &h.classes {
+                s += &format!(
+                    "{:<w$} {:>6} {:>6} {:>6} {:>6.3} {:>6.3} {:>6.3}\n",
+                    c.class, c.counts.tp, c.counts.fp, c.counts.fn_, c.precision, c.recall, c.f1
+                );
+            }
+        }
+        if !self.voxel.is_empty() {
+            s += &format!(
+                "\nVoxels\n{:<w$} {:>8} {:>8} {:>8} {:>8}\n",
+                "class", "Dice", "IoU", "P", "R"
+            );
+            for v in &self.voxel {
+                s += &format!(
+                    "{:<w$} {:>8.3} {:>8.3} {:>8.3} {:>8.3}\n",
+                    v.class, v.dice, v.iou, v.precision, v.recall
+                );
+            }
+        }
+        if !self.pr_curves.is_empty() {
+            s += &format!(
+                "\nProbability maps\n{:<w$} {:>8} {:>8} {:>8} {:>10}\n",
+                "class", "AUPRC", "Dice@.5", "best F1", "at thresh"
+            );
+            for c in &self.pr_curves {
+                s += &format!(
+                    "{:<w$} {:>8.3} {:>8.3} {:>8.3} {:>10.3}\n",
+                    c.class, c.auprc, c.dice_at_half, c.best_f1, c.threshold_at_best_f1
+                );
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capsid_core::ClassDef;
+
+    fn table() -> ClassTable {
+        let c = |n: &str, l, r| ClassDef {
+            name: n.into(),
+            label: l,
+            radius_a: None,
+            radius_vox: Some(r),
+            template: None,
+        };
+        ClassTable {
+            classes: vec![c("a", 1, 4.0), c("b", 2, 2.0), c("unused", 3, 3.0)],
+        }
+    }
+
+    #[test]
+    fn report_counts_scores_and_averages() {
+        let truth = vec![
+            Particle::new("a", 10.0, 10.0, 10.0),
+            Particle::new("a", 30.0, 10.0, 10.0),
+            Particle::new("b", 50.0, 10.0, 10.0),
+            Particle::new("other", 70.0, 10.0, 10.0),
+        ];
+        let picks = vec![
+            Particle::new("a", 11.0, 10.0, 10.0),  // TP a (d 1)
+            Particle::new("a", 12.0, 10.0, 10.0),  // duplicate → FP a
+            Particle::new("b", 31.0, 10.0, 10.0),  // wrong class on particle a#2 → FP b, FN a
+            Particle::new("b", 51.5, 10.0, 10.0),  // TP b (d 1.5 ≤ 2)
+            Particle::new("a", 150.0, 10.0, 10.0), // outside → FP a
+        ];
+        let params = EvalParams {
+            shape_xyz: Some([100, 20, 20]),
+            class_weights: [("b".to_string(), 3.0)].into(),
+            ..Default::default()
+        };
+        let r = evaluate_picks(&picks, &truth, &table(), &params).unwrap();
+        assert_eq!(r.truth_ignored, 1);
+        assert_eq!(r.picks_outside, 1);
+        assert_eq!(
+            r.classes[0].counts,
+            Counts {
+                tp: 1,
+                fp: 2,
+                fn_: 1
+            }
+        );
+        assert_eq!(r.classes[0].picks_outside, 1);
+        assert_eq!(
+            r.classes[1].counts,
+            Counts {
+                tp: 1,
+                fp: 1,
+                fn_: 0
+            }
+        );
+        assert_eq!(r.classes[2].counts, Counts::default());
+        // Fβ (β 4): a = 17/(17 + 16 + 2) = 17/35; b = 17/(17 + 0 + 1) = 17/18.
+        assert!((r.classes[0].fbeta - 17.0 / 35.0).abs() < 1e-12);
+        assert!((r.classes[1].fbeta - 17.0 / 18.0).abs() < 1e-12);
+        // Macro over a and b only ("unused" has neither truth nor picks); weighted with b = 3.
+        assert_eq!(r.macro_avg.n_classes, 2);
+        assert!((r.macro_avg.fbeta - (17.0 / 35.0 + 17.0 / 18.0) / 2.0).abs() < 1e-12);
+        assert!(
+            (r.macro_avg.fbeta_weighted - (17.0 / 35.0 + 3.0 * 17.0 / 18.0) / 4.0).abs() < 1e-12
+        );
+        assert_eq!(
+            r.pooled,
+            Counts {
+                tp: 2,
+                fp: 3,
+                fn_: 1
+            }
+        );
+        // Confusion: a→a 1, a(#2)→b 1, b→b 1; background row: duplicate a + outside a.
+        assert_eq!(r.confusion.counts[0], vec![1, 1, 0, 0]);
+        assert_eq!(r.confusion.counts[1], vec![0, 1, 0, 0]);
+        assert_eq!(r.confusion.counts[3], vec![2, 0, 0, 0]);
+        let back = EvaluationReport::from_json(&r.to_json().unwrap()).unwrap();
+        assert_eq!(back, r);
+        let table = r.to_table();
+        assert!(
+            table.contains("F4") && table.contains("macro") && table.contains("background"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn tolerance_fraction_changes_matches() {
+        let truth = vec![Particle::new("a", 10.0, 10.0, 10.0)];
+        let picks = vec![Particle::new("a", 13.0, 10.0, 10.0)]; // d 3: within r 4, not within 0.5 r
+        let r = evaluate_picks(&picks, &truth, &table(), &EvalParams::default()).unwrap();
+        assert_eq!(r.classes[0].counts.tp, 1);
+        let czii = EvalParams {
+            tolerance_fraction: 0.5,
+            ..Default::default()
+        };
+        let r = evaluate_picks(&picks, &truth, &table(), &czii).unwrap();
+        assert_eq!(
+            r.classes[0].counts,
+            Counts {
+                tp: 0,
+                fp: 1,
+                fn_: 1
+            }
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_refused() {
+        let t = table();
+        let e = evaluate_picks(
+            &[Particle::new("zz", 0.0, 0.0, 0.0)],
+            &[],
+            &t,
+            &EvalParams::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown class 'zz'"), "{e}");
+        let mut ta = t.clone();
+        ta.classes[0].radius_vox = None;
+        ta.classes[0].radius_a = Some(100.0);
+        let e = evaluate_picks(&[], &[], &ta, &EvalParams::default()).unwrap_err();
+        assert!(e.to_string().contains("voxel size"), "{e}");
+        let ok = evaluate_picks(
+            &[],
+            &[],
+            &ta,
+            &EvalParams {
+                voxel_size_a: 10.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(ok.classes[0].radius_vox, 10.0);
+        assert!(evaluate_picks(
+            &[],
+            &[],
+            &t,
+            &EvalParams {
+                tolerance_fraction: 0.0,
+                ..Default::default()
+            }
+        )
+        .is_err());
+        let w = EvalParams {
+            class_weights: [("nope".to_string(), 1.0)].into(),
+            ..Default::default()
+        };
+        assert!(evaluate_picks(&[], &[], &t, &w).is_err());
+    }
+}

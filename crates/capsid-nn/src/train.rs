@@ -1,0 +1,670 @@
+//! Training a network on patches: Adam, reduce-on-plateau, early stopping, checkpoints, resume.
+//!
+//! * [`TrainConfig`] (serde, every field defaulted, [`TrainConfig::validate`]) holds the network
+//!   config ([`NetConfig`]), the data settings ([`DataConfig`]), the chosen target classes, the
+//!   inputs (paths, for the record and for `--resume`) and the optimisation settings (paper
+//!   defaults: Adam lr 1e-4, weight decay 1e-6, batch 24, LR ×0.1 after 5 epochs without
+//!   improvement).
+//! * [`train`] runs the loop and writes a **run folder** (see [`RunLayout`]):
+//!   `config.toml` (resolved config + capsid version), `class_table.toml` (the target classes with
+//!   their output labels 1..K), `net.toml` + `weights.bpk` (the best model: a model folder that
+//!   [`crate::model::load_model_folder`] reads), `last/` (latest weights, Adam state and
+//!   `train_state.json`, for `--resume`), `checkpoints/step_<N>.bpk`, `metrics.csv` and
+//!   `learning_curve.png`.
+//!
+//! The loss of a step is Dice + cross-entropy (optionally class-weighted), plus for 3D-UCaps
+//! `recon_weight` × the reconstruction loss and `margin_weight` × the capsule margin loss. The
+//! validation loss is Dice + cross-entropy alone (same weights), on the fixed validation patches
+//! with the network in evaluation mode.
+
+use crate::data::{
+    label_counts, make_batch, split, validation_patches, Batch, BatchStream, DataConfig,
+    TrainSample,
+};
+use crate::loss::{
+    class_weights_inverse_frequency, dice_ce_loss, downsample_labels, margin_loss, recon_loss,
+};
+use crate::metrics::{
+    learning_curve_png, read_metrics_csv, write_metrics_csv, EpochRecord, VoxelCounts,
+};
+use crate::model::{save_model_folder, Net, NetConfig, NetOutput};
+use crate::NnError;
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use capsid_core::ClassTable;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which validation number drives reduce-on-plateau, early stopping and the best model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// Validation loss (lower is better). Falls back to the training loss without validation.
+    #[default]
+    ValLoss,
+    /// Mean voxel F1 of the target classes on the validation patches (higher is better).
+    ValF1,
+}
+
+/// One training input: a tomogram with a particle list and/or a label map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Tomogram (MRC).
+    pub tomogram: PathBuf,
+    /// Particle list (any format capsid reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub particles: Option<PathBuf>,
+    /// Class label map (class-table labels), used instead of spheres around the particles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+}
+
+/// Everything that defines a training run. TOML sections `[net]` (with `model = "unet"` or
+/// `"ucaps"`) and `[data]`, the rest at top level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Class table (TOML) the inputs' particles refer to.
+    pub classes: Option<PathBuf>,
+    /// Target classes in output-label order (label 1, 2, …); empty = every class of the table.
+    pub targets: Vec<String>,
+    /// The training inputs.
+    pub inputs: Vec<InputSpec>,
+    /// Patches per step. Default 24 (the paper).
+    pub batch: usize,
+    /// Epochs (at most; early stopping may end sooner). Default 100.
+    pub epochs: usize,
+    /// Steps per epoch. Default 100.
+    pub steps_per_epoch: usize,
+    /// Adam learning rate. Default 1e-4.
+    pub lr: f64,
+    /// Adam L2 weight decay. Default 1e-6.
+    pub weight_decay: f64,
+    /// Learning rate factor on a plateau. Default 0.1.
+    pub plateau_factor: f64,
+    /// Epochs without improvement before the learning rate drops (0 = never). Default 5.
+    pub plateau_patience: usize,
+    /// Lowest learning rate the plateau rule goes to.
+    pub min_lr: f64,
+    /// Epochs without improvement before training stops (0 = never). Default 15.
+    pub early_stop_patience: usize,
+    /// What "improvement" means.
+    pub monitor: Monitor,
+    /// Save `checkpoints/step_<N>.bpk` and refresh `last/` every this many steps (0 = only at
+    /// epoch ends).
+    pub checkpoint_every: u64,
+    /// Weight the Dice + CE classes by inverse voxel frequency of the training label maps.
+    pub class_weights: bool,
+    /// Validation patches per forward pass (0 = `batch`).
+    pub val_batch: usize,
+    /// Seed of every random choice (weights, patches, split).
+    pub seed: u64,
+    /// The network.
+    pub net: NetConfig,
+    /// Patch sampling and split.
+    pub data: DataConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            classes: None,
+            targets: vec![],
+            inputs: vec![],
+            batch: 24,
+            epochs: 100,
+            steps_per_epoch: 100,
+            lr: 1e-4,
+            weight_decay: 1e-6,
+            plateau_factor: 0.1,
+            plateau_patience: 5,
+            min_lr: 1e-7,
+            early_stop_patience: 15,
+            monitor: Monitor::ValLoss,
+            checkpoint_every: 0,
+            class_weights: false,
+            val_batch: 0,
+            seed: 0,
+            net: NetConfig::default(),
+            data: DataConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field; the message names the field at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        self.data.validate()?;
+        self.net.validate().map_err(|e| e.to_string())?;
+        self.net
+            .check_patch([self.data.patch; 3])
+            .map_err(|e| format!("data.patch: {e}"))?;
+        if self.batch == 0 {
+            return Err("batch must be at least 1".into());
+        }
+        if self.epochs == 0 || self.steps_per_epoch == 0 {
+            return Err("epochs and steps_per_epoch must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("lr must be positive, got {}", self.lr));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(format!(
+                "weight_decay must be ≥ 0, got {}",
+                self.weight_decay
+            ));
+        }
+        if !(self.plateau_factor > 0.0 && self.plateau_factor <= 1.0) {
+            return Err(format!(
+                "plateau_factor must be in (0, 1], got {}",
+                self.plateau_factor
+            ));
+        }
+        if self.net.num_classes() < 2 {
+            return Err("the network needs at least 2 classes (background + 1 target)".into());
+        }
+        Ok(())
+    }
+
+    /// Parses TOML (every field optional); `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, NnError> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| NnError::Model {
+            path: origin.to_path_buf(),
+            reason: e.message().to_string(),
+        })?;
+        // The version line written into run folders is a record, not a setting.
+        value.remove("capsid_version");
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| NnError::Model {
+                path: origin.to_path_buf(),
+                reason: e.message().to_string(),
+            })
+    }
+
+    /// The config as TOML, with a `capsid_version` line first.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!("capsid_version = \"{}\"\n{body}", capsid_core::VERSION)
+    }
+}
+
+/// File names inside a run folder.
+pub struct RunLayout;
+
+impl RunLayout {
+    pub const CONFIG: &'static str = "config.toml";
+    pub const CLASS_TABLE: &'static str = "class_table.toml";
+    pub const METRICS: &'static str = "metrics.csv";
+    pub const CURVE: &'static str = "learning_curve.png";
+    pub const LAST: &'static str = "last";
+    pub const CHECKPOINTS: &'static str = "checkpoints";
+    pub const STATE: &'static str = "train_state.json";
+    pub const OPTIMIZER: &'static str = "optimizer.bpk";
+}
+
+/// Where a run stands; saved as `last/train_state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Steps done in total.
+    pub global_step: u64,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Steps done in the unfinished epoch and their summed training loss.
+    pub steps_in_epoch: u64,
+    pub epoch_loss_sum: f64,
+    /// Current learning rate.
+    pub lr: f64,
+    /// Best monitored value so far (lower is better; F1 is stored negated) and its epoch.
+    pub best: f64,
+    pub best_epoch: usize,
+    /// Epochs since the last improvement (early stopping) and since the last LR change.
+    pub stale_epochs: usize,
+    pub plateau_epochs: usize,
+    /// Training time so far, seconds.
+    pub elapsed_s: f64,
+    /// True once training ended (all epochs or early stop).
+    pub finished: bool,
+}
+
+/// What the caller wants besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue the run in the output folder from `last/`.
+    pub resume: bool,
+    /// Stop (as if interrupted, saving `last/`) after this many steps of this call.
+    pub stop_after_steps: Option<u64>,
+}
+
+/// Progress callbacks (the CLI draws a bar).
+pub trait TrainObserver {
+    /// After each step: steps done, total planned steps, the step's loss, patches per second.
+    fn on_step(&mut self, _global_step: u64, _total_steps: u64, _loss: f64, _patches_per_s: f64) {}
+    /// After each epoch.
+    fn on_epoch(&mut self, _record: &EpochRecord) {}
+}
+
+/// An observer that does nothing.
+pub struct Quiet;
+impl TrainObserver for Quiet {}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSummary {
+    pub state: TrainState,
+    pub records: Vec<EpochRecord>,
+    /// Why training stopped: "epochs", "early stopping", "interrupted".
+    pub reason: String,
+}
+
+/// The class table of a run's outputs: the targets with labels 1..K in target order.
+pub fn output_class_table(classes: &ClassTable, targets: &[String]) -> Result<ClassTable, NnError> {
+    let chosen: Vec<&capsid_core::ClassDef> = if targets.is_empty() {
+        classes.classes.iter().collect()
+    } else {
+        targets
+            .iter()
+            .map(|t| classes.get(t).map_err(|e| NnError::Data(e.to_string())))
+            .collect::<Result<_, _>>()?
+    };
+    Ok(ClassTable {
+        classes: chosen
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| capsid_core::ClassDef {
+                label: (i + 1) as u8,
+                ..c.clone()
+            })
+            .collect(),
+    })
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> NnError {
+    NnError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), NnError> {
+    capsid_core::write_atomically(path, |w| w.write_all(text.as_bytes()))
+        .map_err(|e| io_err(path, e))
+}
+
+/// Reads a run folder's config.
+pub fn load_run_config(run_dir: &Path) -> Result<TrainConfig, NnError> {
+    let p = run_dir.join(RunLayout::CONFIG);
+    let text = std::fs::read_to_string(&p).map_err(|source| NnError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    TrainConfig::from_toml(&text, &p)
+}
+
+/// The loss of one training step (see the module docs).
+fn step_loss(
+    cfg: &NetConfig,
+    out: NetOutput,
+    x: Tensor<5>,
+    y: Tensor<4, Int>,
+    weights: Option<&[f32]>,
+) -> Tensor<1> {
+    let mut loss = dice_ce_loss(out.logits, y.clone(), weights);
+    if let NetConfig::Ucaps(u) = cfg {
+        if let Some(recon) = out.recon {
+            if u.recon_weight > 0.0 {
+                loss = loss + recon_loss(recon, x, Some(y.clone())).mul_scalar(u.recon_weight);
+            }
+        }
+        if let (Some(lengths), Some(f)) = (out.capsule_lengths, cfg.capsule_downsampling()) {
+            if u.margin_weight > 0.0 {
+                let yd = downsample_labels(y, cfg.num_classes(), f);
+                loss = loss + margin_loss(lengths, yd, 0.2, 0.5).mul_scalar(u.margin_weight);
+            }
+        }
+    }
+    loss
+}
+
+fn batch_tensors(b: &Batch, device: &Device) -> (Tensor<5>, Tensor<4, Int>) {
+    let p = b.patch;
+    let x = Tensor::<5>::from_data(TensorData::new(b.x.clone(), [b.size, 1, p, p, p]), device);
+    let y: Vec<i64> = b.y.iter().map(|&v| v as i64).collect();
+    let y = Tensor::<4, Int>::from_data(TensorData::new(y, [b.size, p, p, p]), device);
+    (x, y)
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .unwrap_or(f32::NAN) as f64
+}
+
+/// Validation loss and voxel counts of `net` (evaluation mode) on the fixed patches.
+fn validate(
+    net: &Net,
+    samples: &[TrainSample],
+    specs: &[crate::data::PatchSpec],
+    cfg: &TrainConfig,
+    weights: Option<&[f32]>,
+    device: &Device,
+) -> (f64, VoxelCounts) {
+    let c = cfg.net.num_classes();
+    let mut counts = VoxelCounts::new(c);
+    if specs.is_empty() {
+        return (f64::NAN, counts);
+    }
+    let eval = net.valid();
+    let vb = if cfg.val_batch == 0 {
+        cfg.batch
+    } else {
+        cfg.val_batch
+    };
+    let (mut loss_sum, mut n) = (0.0f64, 0usize);
+    for (i, chunk) in specs.chunks(vb.max(1)).enumerate() {
+        let b = make_batch(samples, chunk, cfg.data.patch, i as u64);
+        let (x, y) = batch_tensors(&b, device);
+        let logits = eval.forward(x).logits;
+        let pred = logits.clone().argmax(1);
+        loss_sum += scalar(dice_ce_loss(logits, y, weights)) * chunk.len() as f64;
+        n += chunk.len();
+        let pred: Vec<u8> = pred
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.clamp(0, 255) as u8)
+            .collect();
+        counts.add(&pred, &b.y);
+    }
+    (loss_sum / n.max(1) as f64, counts)
+}
+
+/// Trains on `samples` (target labels already remapped, see [`crate::data::make_sample`]) and
+/// writes the run folder `out`. `classes` is the output class table ([`output_class_table`]);
+/// its length + 1 must equal the network's class count. `device` is a plain device; training
+/// uses its autodiff decorator.
+pub fn train(
+    samples: Vec<TrainSample>,
+    classes: &ClassTable,
+    cfg: &TrainConfig,
+    out: &Path,
+    device: &Device,
+    opts: &TrainOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainSummary, NnError> {
+    cfg.validate().map_err(NnError::Config)?;
+    let num_classes = cfg.net.num_classes();
+    if classes.classes.len() + 1 != num_classes {
+        return Err(NnError::Config(format!(
+            "the network has {num_classes} classes but there are {} target classes (+ background)",
+            classes.classes.len()
+        )));
+    }
+    if samples.is_empty() {
+        return Err(NnError::Data("no training tomograms".into()));
+    }
+    for s in &samples {
+        let sh = s.tomogram.shape_zyx();
+        if sh.iter().any(|&n| n == 0) {
+            return Err(NnError::Data(format!("{}: empty tomogram", s.name)));
+        }
+        if let Some(&bad) = s.labels.iter().find(|&&l| l as usize >= num_classes) {
+            return Err(NnError::Data(format!(
+                "{}: label {bad} is not below {num_classes}",
+                s.name
+            )));
+        }
+    }
+    let class_names: Vec<String> = classes.classes.iter().map(|c| c.name.clone()).collect();
+    let last_dir = out.join(RunLayout::LAST);
+    let ckpt_dir = out.join(RunLayout::CHECKPOINTS);
+    for d in [out, &last_dir, &ckpt_dir] {
+        std::fs::create_dir_all(d).map_err(|source| NnError::Io {
+            path: d.to_path_buf(),
+            source,
+        })?;
+    }
+    let ad = device.clone().autodiff();
+    let adam = AdamConfig::new().with_epsilon(1e-8).with_weight_decay(
+        (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
+    );
+
+    // Fresh start or resume.
+    let (mut net, mut optim, mut state, mut records): (
+        Net,
+        ModuleOptimizer,
+        TrainState,
+        Vec<EpochRecord>,
+    ) = if opts.resume {
+        let state_path = last_dir.join(RunLayout::STATE);
+        let text = std::fs::read_to_string(&state_path).map_err(|source| NnError::Io {
+            path: state_path.clone(),
+            source,
+        })?;
+        let state: TrainState = serde_json::from_str(&text).map_err(|e| NnError::Model {
+            path: state_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let net = Net::load(&cfg.net, &last_dir.join(crate::model::WEIGHTS_FILE), &ad)?;
+        let opt_path = last_dir.join(RunLayout::OPTIMIZER);
+        let optim = adam.init().load(&opt_path).map_err(|e| NnError::Model {
+            path: opt_path.clone(),
+            reason: format!("optimizer state: {e:?}"),
+        })?;
+        let metrics_path = out.join(RunLayout::METRICS);
+        let mut records = if metrics_path.exists() {
+            read_metrics_csv(&metrics_path, class_names.len())?
+        } else {
+            vec![]
+        };
+        records.retain(|r| r.epoch <= state.epochs_done);
+        let mut state = state;
+        // A run that ended by reaching its epochs continues when more epochs are asked for.
+        let early_stopped =
+            cfg.early_stop_patience > 0 && state.stale_epochs >= cfg.early_stop_patience;
+        if state.finished && state.epochs_done < cfg.epochs && !early_stopped {
+            state.finished = false;
+        }
+        (net, optim, state, records)
+    } else {
+        let net = Net::try_init(&cfg.net, &ad, cfg.seed)?;
+        let state = TrainState {
+            global_step: 0,
+            epochs_done: 0,
+            steps_in_epoch: 0,
+            epoch_loss_sum: 0.0,
+            lr: cfg.lr,
+            best: f64::INFINITY,
+            best_epoch: 0,
+            stale_epochs: 0,
+            plateau_epochs: 0,
+            elapsed_s: 0.0,
+            finished: false,
+        };
+        (net, adam.init(), state, vec![])
+    };
+    write_text(&out.join(RunLayout::CONFIG), &cfg.to_toml())?;
+    write_text(&out.join(RunLayout::CLASS_TABLE), &classes.to_toml_string())?;
+
+    let weights: Option<Vec<f32>> = cfg
+        .class_weights
+        .then(|| class_weights_inverse_frequency(&label_counts(&samples, num_classes)));
+    let samples = Arc::new(samples);
+    let sp = Arc::new(split(&samples, &cfg.data, cfg.seed));
+    if sp.train_particles.is_empty() && sp.train_samples.is_empty() {
+        return Err(NnError::Data("the split left nothing to train on".into()));
+    }
+    let val_specs = validation_patches(&samples, &sp, &cfg.data, cfg.seed);
+    let total_steps = cfg.epochs as u64 * cfg.steps_per_epoch as u64;
+    let first = state.global_step;
+    let mut stream = BatchStream::start(
+        samples.clone(),
+        sp.clone(),
+        cfg.data.clone(),
+        cfg.batch,
+        cfg.seed,
+        first,
+        total_steps.max(first),
+        2,
+    );
+    let save_last =
+        |net: &Net, optim: &ModuleOptimizer, state: &TrainState| -> Result<(), NnError> {
+            net.save(&last_dir.join(crate::model::WEIGHTS_FILE))?;
+            let cfg_text = cfg.net.to_toml();
+            write_text(&last_dir.join(crate::model::CONFIG_FILE), &cfg_text)?;
+            let opt_path = last_dir.join(RunLayout::OPTIMIZER);
+            let bytes = optim
+                .into_bytes()
+                .map_err(|e| io_err(&opt_path, format!("{e:?}")))?;
+            capsid_core::write_atomically(&opt_path, |w| w.write_all(&bytes))
+                .map_err(|e| io_err(&opt_path, e))?;
+            let json = serde_json::to_string_pretty(state).unwrap_or_default();
+            write_text(&last_dir.join(RunLayout::STATE), &json)
+        };
+
+    let started = Instant::now();
+    let elapsed0 = state.elapsed_s;
+    let mut steps_this_call = 0u64;
+    let mut reason = "epochs".to_string();
+    if state.finished {
+        reason = "already finished".into();
+    }
+    while !state.finished && state.epochs_done < cfg.epochs {
+        // Steps of the current epoch.
+        while state.steps_in_epoch < cfg.steps_per_epoch as u64 {
+            if opts.stop_after_steps.is_some_and(|n| steps_this_call >= n) {
+                state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
+                save_last(&net, &optim, &state)?;
+                return Ok(TrainSummary {
+                    state,
+                    records,
+                    reason: "interrupted".into(),
+                });
+            }
+            let t0 = Instant::now();
+            let batch = stream
+                .next_batch()
+                .ok_or_else(|| NnError::Data("the batch producer stopped early".into()))?;
+            debug_assert_eq!(batch.step, state.global_step);
+            let (x, y) = batch_tensors(&batch, &ad);
+            let out_t = net.forward(x.clone());
+            let loss = step_loss(&cfg.net, out_t, x, y, weights.as_deref());
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            let loss_v = scalar(loss.detach());
+            net = optim.step(state.lr, net, grads);
+            if !loss_v.is_finite() {
+                return Err(NnError::Data(format!(
+                    "the training loss became {loss_v} at step {} (lower the learning rate?)",
+                    state.global_step + 1
+                )));
+            }
+            state.global_step += 1;
+            state.steps_in_epoch += 1;
+            state.epoch_loss_sum += loss_v;
+            steps_this_call += 1;
+            let rate = batch.size as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+            observer.on_step(state.global_step, total_steps, loss_v, rate);
+            if cfg.checkpoint_every > 0 && state.global_step % cfg.checkpoint_every == 0 {
+                net.save(&ckpt_dir.join(format!("step_{:07}.bpk", state.global_step)))?;
+                state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
+                save_last(&net, &optim, &state)?;
+            }
+        }
+        // End of epoch: validation, bookkeeping, files.
+        let epoch = state.epochs_done + 1;
+        let train_loss = state.epoch_loss_sum / state.steps_in_epoch.max(1) as f64;
+        let (val_loss, counts) =
+            validate(&net, &samples, &val_specs, cfg, weights.as_deref(), device);
+        let rec = EpochRecord {
+            epoch,
+            step: state.global_step,
+            lr: state.lr,
+            train_loss,
+            val_loss,
+            precision: (1..num_classes).map(|k| counts.precision(k)).collect(),
+            recall: (1..num_classes).map(|k| counts.recall(k)).collect(),
+            f1: (1..num_classes).map(|k| counts.f1(k)).collect(),
+            elapsed_s: elapsed0 + started.elapsed().as_secs_f64(),
+        };
+        let monitored = match cfg.monitor {
+            Monitor::ValLoss if val_loss.is_finite() => val_loss,
+            Monitor::ValF1 if !val_specs.is_empty() => -counts.mean_f1(),
+            _ => train_loss,
+        };
+        if monitored < state.best {
+            state.best = monitored;
+            state.best_epoch = epoch;
+            state.stale_epochs = 0;
+            state.plateau_epochs = 0;
+            save_model_folder(out, &cfg.net, &net)?;
+        } else {
+            state.stale_epochs += 1;
+            state.plateau_epochs += 1;
+            if cfg.plateau_patience > 0 && state.plateau_epochs >= cfg.plateau_patience {
+                state.lr = (state.lr * cfg.plateau_factor).max(cfg.min_lr);
+                state.plateau_epochs = 0;
+            }
+        }
+        state.epochs_done = epoch;
+        state.steps_in_epoch = 0;
+        state.epoch_loss_sum = 0.0;
+        observer.on_epoch(&rec);
+        records.push(rec);
+        if cfg.early_stop_patience > 0 && state.stale_epochs >= cfg.early_stop_patience {
+            state.finished = true;
+            reason = "early stopping".into();
+        }
+        if state.epochs_done >= cfg.epochs {
+            state.finished = true;
+        }
+        state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
+        write_metrics_csv(&out.join(RunLayout::METRICS), &class_names, &records)?;
+        learning_curve_png(&out.join(RunLayout::CURVE), &records)?;
+        save_last(&net, &optim, &state)?;
+    }
+    drop(stream);
+    Ok(TrainSummary {
+        state,
+        records,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_through_toml_and_validates() {
+        let mut cfg = TrainConfig::default();
+        cfg.targets = vec!["ribosome".into()];
+        cfg.net = NetConfig::by_name("unet", 2).unwrap();
+        cfg.data.patch = 32;
+        cfg.validate().unwrap();
+        let text = cfg.to_toml();
+        assert!(text.starts_with("capsid_version"));
+        let back = TrainConfig::from_toml(&text, Path::new("c.toml")).unwrap();
+        assert_eq!(back, cfg);
+        let partial =
+            TrainConfig::from_toml("batch = 3\n[data]\npatch = 16\n", Path::new("c.toml")).unwrap();
+        assert_eq!(partial.batch, 3);
+        assert_eq!(partial.data.patch, 16);
+        assert_eq!(partial.lr, 1e-4);
+        let err = TrainConfig::from_toml("bacth = 3\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml") && err.contains("bacth"), "{err}");
+        cfg.data.patch = 20;
+        assert!(cfg.validate().is_err());
+    }
+}
