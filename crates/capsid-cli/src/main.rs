@@ -18,7 +18,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// (3D-UCaps and DeepFinder's 3D-UNet).
 #[derive(Parser)]
 #[command(name = "capsid", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Example: the whole pipeline on built-in simulated data\n  capsid demo --out demo")]
+#[command(
+    after_help = "Example: the whole pipeline on built-in simulated data\n  capsid demo --out demo"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

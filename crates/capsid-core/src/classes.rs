@@ -83,15 +83,20 @@ impl ClassTable {
             path: origin.to_path_buf(),
             message: e.message().to_string(),
         })?;
-        table.validate().map_err(|message| CoreError::ClassTable { path: origin.to_path_buf(), message })?;
+        table.validate().map_err(|message| CoreError::ClassTable {
+            path: origin.to_path_buf(),
+            message,
+        })?;
         Ok(table)
     }
 
     /// Reads and validates a class table file. Relative template paths are resolved against the
     /// file's folder.
     pub fn load(path: &Path) -> Result<Self, CoreError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CoreError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| CoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut table = Self::from_toml_str(&text, path)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for c in &mut table.classes {
@@ -119,24 +124,41 @@ impl ClassTable {
         let mut labels = std::collections::HashSet::new();
         for c in &self.classes {
             if c.name.is_empty() || c.name.chars().any(char::is_whitespace) {
-                return Err(format!("class name '{}' must be non-empty without spaces", c.name));
+                return Err(format!(
+                    "class name '{}' must be non-empty without spaces",
+                    c.name
+                ));
             }
             if !names.insert(c.name.as_str()) {
                 return Err(format!("class name '{}' appears twice", c.name));
             }
             if c.label == 0 {
-                return Err(format!("class '{}': label 0 is reserved for background", c.name));
+                return Err(format!(
+                    "class '{}': label 0 is reserved for background",
+                    c.name
+                ));
             }
             if !labels.insert(c.label) {
                 return Err(format!("label {} is used twice", c.label));
             }
             match (c.radius_a, c.radius_vox) {
                 (Some(_), Some(_)) => {
-                    return Err(format!("class '{}': give radius_a or radius_vox, not both", c.name))
+                    return Err(format!(
+                        "class '{}': give radius_a or radius_vox, not both",
+                        c.name
+                    ))
                 }
-                (None, None) => return Err(format!("class '{}': radius_a or radius_vox is missing", c.name)),
+                (None, None) => {
+                    return Err(format!(
+                        "class '{}': radius_a or radius_vox is missing",
+                        c.name
+                    ))
+                }
                 (Some(r), None) | (None, Some(r)) if !(r > 0.0 && r.is_finite()) => {
-                    return Err(format!("class '{}': radius must be positive, got {r}", c.name))
+                    return Err(format!(
+                        "class '{}': radius must be positive, got {r}",
+                        c.name
+                    ))
                 }
                 _ => {}
             }
@@ -146,10 +168,13 @@ impl ClassTable {
 
     /// The class called `name`.
     pub fn get(&self, name: &str) -> Result<&ClassDef, CoreError> {
-        self.classes.iter().find(|c| c.name == name).ok_or_else(|| CoreError::UnknownClass {
-            name: name.to_string(),
-            known: self.names().join(", "),
-        })
+        self.classes
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| CoreError::UnknownClass {
+                name: name.to_string(),
+                known: self.names().join(", "),
+            })
     }
 
     /// The class with label `label`, if any.
@@ -210,6 +235,10 @@ radius_vox = 3
             assert!(e.contains("t.toml") && e.contains(needle), "{e}");
         }
         let t = ClassTable::from_toml_str(GOOD, Path::new("c.toml")).unwrap();
-        assert!(t.get("nope").unwrap_err().to_string().contains("unknown class 'nope'"));
+        assert!(t
+            .get("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown class 'nope'"));
     }
 }

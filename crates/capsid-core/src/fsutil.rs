@@ -10,7 +10,10 @@ pub fn write_atomically<F>(path: &Path, fill: F) -> Result<(), CoreError>
 where
     F: FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
 {
-    let io_err = |source| CoreError::Io { path: path.to_path_buf(), source };
+    let io_err = |source| CoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -26,7 +26,15 @@ pub struct Particle {
 impl Particle {
     /// A particle of `class` at `(x, y, z)` voxels, with no angles, score or tomogram.
     pub fn new(class: impl Into<String>, x: f64, y: f64, z: f64) -> Self {
-        Self { class: class.into(), x, y, z, angles: None, score: None, tomogram: None }
+        Self {
+            class: class.into(),
+            x,
+            y,
+            z,
+            angles: None,
+            score: None,
+            tomogram: None,
+        }
     }
 
     /// Position `[x, y, z]` in voxels.

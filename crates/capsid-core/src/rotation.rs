@@ -48,12 +48,18 @@ pub struct EulerAngles {
 impl EulerAngles {
     /// ZXZ angles `[phi, theta, psi]` in degrees.
     pub fn zxz(phi: f64, theta: f64, psi: f64) -> Self {
-        Self { convention: EulerConvention::Zxz, angles_deg: [phi, theta, psi] }
+        Self {
+            convention: EulerConvention::Zxz,
+            angles_deg: [phi, theta, psi],
+        }
     }
 
     /// RELION angles `[rot, tilt, psi]` in degrees.
     pub fn relion(rot: f64, tilt: f64, psi: f64) -> Self {
-        Self { convention: EulerConvention::RelionZyz, angles_deg: [rot, tilt, psi] }
+        Self {
+            convention: EulerConvention::RelionZyz,
+            angles_deg: [rot, tilt, psi],
+        }
     }
 
     /// The active rotation (template → tomogram) these angles describe.
@@ -61,9 +67,10 @@ impl EulerAngles {
         let [a, b, c] = self.angles_deg.map(f64::to_radians);
         match self.convention {
             EulerConvention::Zxz => Rotation::rz(a).mul(&Rotation::rx(b)).mul(&Rotation::rz(c)),
-            EulerConvention::RelionZyz => {
-                Rotation::rz(a).mul(&Rotation::ry(b)).mul(&Rotation::rz(c)).transpose()
-            }
+            EulerConvention::RelionZyz => Rotation::rz(a)
+                .mul(&Rotation::ry(b))
+                .mul(&Rotation::rz(c))
+                .transpose(),
         }
     }
 
@@ -91,25 +98,33 @@ impl Default for Rotation {
 impl Rotation {
     /// The identity.
     pub fn identity() -> Self {
-        Self { m: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
+        Self {
+            m: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        }
     }
 
     /// Rotation by `a` radians about x (counter-clockwise looking down +x).
     pub fn rx(a: f64) -> Self {
         let (s, c) = a.sin_cos();
-        Self { m: [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]] }
+        Self {
+            m: [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]],
+        }
     }
 
     /// Rotation by `a` radians about y.
     pub fn ry(a: f64) -> Self {
         let (s, c) = a.sin_cos();
-        Self { m: [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]] }
+        Self {
+            m: [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]],
+        }
     }
 
     /// Rotation by `a` radians about z.
     pub fn rz(a: f64) -> Self {
         let (s, c) = a.sin_cos();
-        Self { m: [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]] }
+        Self {
+            m: [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]],
+        }
     }
 
     /// Matrix product `self · other` (apply `other` first).
@@ -156,7 +171,12 @@ impl Rotation {
         let (u1, u2, u3): (f64, f64, f64) = (rng.gen(), rng.gen(), rng.gen());
         let tau = std::f64::consts::TAU;
         let (a, b) = ((1.0 - u1).sqrt(), u1.sqrt());
-        let q = [a * (tau * u2).sin(), a * (tau * u2).cos(), b * (tau * u3).sin(), b * (tau * u3).cos()];
+        let q = [
+            a * (tau * u2).sin(),
+            a * (tau * u2).cos(),
+            b * (tau * u3).sin(),
+            b * (tau * u3).cos(),
+        ];
         Rotation::from_quaternion(q[3], q[0], q[1], q[2])
     }
 
@@ -166,9 +186,21 @@ impl Rotation {
         let (w, x, y, z) = (w / n, x / n, y / n, z / n);
         Rotation {
             m: [
-                [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-                [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],
-                [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)],
+                [
+                    1.0 - 2.0 * (y * y + z * z),
+                    2.0 * (x * y - w * z),
+                    2.0 * (x * z + w * y),
+                ],
+                [
+                    2.0 * (x * y + w * z),
+                    1.0 - 2.0 * (x * x + z * z),
+                    2.0 * (y * z - w * x),
+                ],
+                [
+                    2.0 * (x * z - w * y),
+                    2.0 * (y * z + w * x),
+                    1.0 - 2.0 * (x * x + y * y),
+                ],
             ],
         }
     }
@@ -232,7 +264,10 @@ mod tests {
         // phi = 90: x -> y. theta = 90 about x: y -> z. So Rz(90)·Rx(90) sends x to y, y to z.
         let r = EulerAngles::zxz(90.0, 90.0, 0.0).rotation();
         let p = r.apply([0.0, 1.0, 0.0]);
-        assert!((p[0]).abs() < 1e-12 && (p[1]).abs() < 1e-12 && (p[2] - 1.0).abs() < 1e-12, "{p:?}");
+        assert!(
+            (p[0]).abs() < 1e-12 && (p[1]).abs() < 1e-12 && (p[2] - 1.0).abs() < 1e-12,
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -251,7 +286,11 @@ mod tests {
         let r = EulerAngles::relion(rot, tilt, psi).rotation();
         for i in 0..3 {
             for j in 0..3 {
-                assert!((r.m[i][j] - a[i][j]).abs() < 1e-12, "{i}{j}: {:?} vs {a:?}", r.m);
+                assert!(
+                    (r.m[i][j] - a[i][j]).abs() < 1e-12,
+                    "{i}{j}: {:?} vs {a:?}",
+                    r.m
+                );
             }
         }
     }
@@ -265,10 +304,17 @@ mod tests {
 
     #[test]
     fn gimbal_poles_round_trip() {
-        for e in [EulerAngles::zxz(30.0, 0.0, 0.0), EulerAngles::zxz(30.0, 180.0, 0.0),
-                  EulerAngles::relion(30.0, 0.0, 0.0), EulerAngles::relion(30.0, 180.0, 0.0)] {
+        for e in [
+            EulerAngles::zxz(30.0, 0.0, 0.0),
+            EulerAngles::zxz(30.0, 180.0, 0.0),
+            EulerAngles::relion(30.0, 0.0, 0.0),
+            EulerAngles::relion(30.0, 180.0, 0.0),
+        ] {
             let back = e.rotation().to_euler(e.convention);
-            assert!(e.rotation().angle_to_deg(&back.rotation()) < 1e-4, "{e:?} {back:?}");
+            assert!(
+                e.rotation().angle_to_deg(&back.rotation()) < 1e-4,
+                "{e:?} {back:?}"
+            );
         }
     }
 

@@ -21,7 +21,11 @@ pub struct Volume<T = f32> {
 impl<T> Volume<T> {
     /// Wraps an array `[z, y, x]` with an isotropic voxel size in Å and a zero origin.
     pub fn new(data: Array3<T>, voxel_size_a: f32) -> Self {
-        Self { data, voxel_size_a: [voxel_size_a; 3], origin_a: [0.0; 3] }
+        Self {
+            data,
+            voxel_size_a: [voxel_size_a; 3],
+            origin_a: [0.0; 3],
+        }
     }
 
     /// Shape as `[z, y, x]`.
@@ -43,7 +47,11 @@ impl<T> Volume<T> {
 
     /// Same voxel size and origin, other data.
     pub fn with_data<U>(&self, data: Array3<U>) -> Volume<U> {
-        Volume { data, voxel_size_a: self.voxel_size_a, origin_a: self.origin_a }
+        Volume {
+            data,
+            voxel_size_a: self.voxel_size_a,
+            origin_a: self.origin_a,
+        }
     }
 
     /// True when the point `(x, y, z)` in voxels lies inside the volume (voxel centres at integers,
@@ -77,11 +85,21 @@ pub fn stats<I: IntoIterator<Item = f64>>(values: I) -> Stats {
         max = max.max(v);
     }
     if n == 0 {
-        return Stats { min: 0.0, max: 0.0, mean: 0.0, rms: 0.0 };
+        return Stats {
+            min: 0.0,
+            max: 0.0,
+            mean: 0.0,
+            rms: 0.0,
+        };
     }
     let mean = sum / n as f64;
     let var = (sum2 / n as f64 - mean * mean).max(0.0);
-    Stats { min, max, mean, rms: var.sqrt() }
+    Stats {
+        min,
+        max,
+        mean,
+        rms: var.sqrt(),
+    }
 }
 
 #[cfg(test)]

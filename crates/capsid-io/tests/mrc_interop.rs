@@ -273,6 +273,12 @@ fn write_rust_files(dir: &Path, like: &capsid_io::mrc::MrcHeader) {
 #[test]
 fn mrc_interop_with_mrcfile() {
     let Ok(python) = std::env::var("CAPSID_PYTHON") else {
+        let required =
+            std::env::var("CAPSID_REQUIRE_INTEROP").is_ok_and(|v| !v.is_empty() && v != "0");
+        assert!(
+            !required,
+            "CAPSID_REQUIRE_INTEROP is set but CAPSID_PYTHON is not"
+        );
         eprintln!(
             "skipped: set CAPSID_PYTHON to a Python with mrcfile and numpy \
              (or run `python interop/mrc_interop.py`)"

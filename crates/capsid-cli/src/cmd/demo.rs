@@ -12,9 +12,11 @@ use std::time::Instant;
 
 /// Arguments of `capsid demo`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  capsid demo --out demo\n  capsid demo --out demo --models unet,ucaps --seed 7\n\n\
+#[command(
+    after_help = "Examples:\n  capsid demo --out demo\n  capsid demo --out demo --models unet,ucaps --seed 7\n\n\
 The data are simulated (preset `demo`: three tomograms); the first ones train, the last one is held out \
-for segmentation, picking and evaluation.")]
+for segmentation, picking and evaluation."
+)]
 pub struct Args {
     /// Output folder (created; stages write sub-folders sim/, train/, segment/, pick/, eval/, report/).
     #[arg(long, default_value = "demo")]
@@ -40,6 +42,9 @@ pub struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
+    /// Adam learning rate. The paper's 1e-4 needs hours; the short demo run uses 1e-3.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -63,13 +68,20 @@ fn stage(timings: &mut Timings, name: &str, args: &[String]) -> anyhow::Result<(
     let shown = format!("capsid {}", args.join(" "));
     eprintln!("\n== {name}: {shown}");
     let t0 = Instant::now();
-    let status = Command::new(&exe).args(args).status().with_context(|| format!("{name}: cannot start {shown}"))?;
+    let status = Command::new(&exe)
+        .args(args)
+        .status()
+        .with_context(|| format!("{name}: cannot start {shown}"))?;
     let seconds = t0.elapsed().as_secs_f64();
     if !status.success() {
         bail!("stage {name} failed ({status}): {shown}");
     }
     eprintln!("== {name} done in {seconds:.1} s");
-    timings.stages.push(Stage { name: name.to_string(), seconds, command: shown });
+    timings.stages.push(Stage {
+        name: name.to_string(),
+        seconds,
+        command: shown,
+    });
     Ok(())
 }
 
@@ -107,19 +119,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let seed = args.seed.to_string();
 
     let sim = out.join("sim");
-    stage(&mut timings, "simulate", &[
-        "simulate".into(), "--preset".into(), args.preset.clone(), "--seed".into(), seed.clone(),
-        "--out".into(), s(&sim), "--preview".into(),
-    ])?;
+    stage(
+        &mut timings,
+        "simulate",
+        &[
+            "simulate".into(),
+            "--preset".into(),
+            args.preset.clone(),
+            "--seed".into(),
+            seed.clone(),
+            "--out".into(),
+            s(&sim),
+            "--preview".into(),
+        ],
+    )?;
     let tomos = tomogram_dirs(&sim)?;
     let (train_dirs, test_dir) = if tomos.len() > 1 {
-        (tomos[..tomos.len() - 1].to_vec(), tomos[tomos.len() - 1].clone())
+        (
+            tomos[..tomos.len() - 1].to_vec(),
+            tomos[tomos.len() - 1].clone(),
+        )
     } else {
         (tomos.clone(), tomos[0].clone())
     };
     let classes = sim.join("class_table.toml");
-    let classes = if classes.exists() { classes } else { test_dir.join("class_table.toml") };
-    let test_name = test_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "tomo".into());
+    let classes = if classes.exists() {
+        classes
+    } else {
+        test_dir.join("class_table.toml")
+    };
+    let test_name = test_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "tomo".into());
 
     for model in &args.models {
         let run_dir = out.join("train").join(model);
@@ -128,51 +160,110 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             train_args.extend(["--data".into(), s(d)]);
         }
         train_args.extend([
-            "--classes".into(), s(&classes),
-            "--patch".into(), args.patch.to_string(),
-            "--batch".into(), args.batch.to_string(),
-            "--epochs".into(), args.epochs.to_string(),
-            "--steps".into(), args.steps.to_string(),
-            "--seed".into(), seed.clone(),
-            "--threads".into(), args.threads.to_string(),
-            "--out".into(), s(&run_dir),
+            "--classes".into(),
+            s(&classes),
+            "--patch".into(),
+            args.patch.to_string(),
+            "--batch".into(),
+            args.batch.to_string(),
+            "--epochs".into(),
+            args.epochs.to_string(),
+            "--steps".into(),
+            args.steps.to_string(),
+            "--lr".into(),
+            args.lr.to_string(),
+            "--seed".into(),
+            seed.clone(),
+            "--threads".into(),
+            args.threads.to_string(),
+            "--out".into(),
+            s(&run_dir),
         ]);
         stage(&mut timings, &format!("train {model}"), &train_args)?;
 
         let seg = out.join("segment").join(model);
-        stage(&mut timings, &format!("segment {model}"), &[
-            "segment".into(), s(&run_dir), s(&test_dir.join("reconstruction.mrc")),
-            "--out".into(), s(&seg), "--patch".into(), args.patch.to_string(),
-            "--threads".into(), args.threads.to_string(), "--name".into(), test_name.clone(),
-        ])?;
+        stage(
+            &mut timings,
+            &format!("segment {model}"),
+            &[
+                "segment".into(),
+                s(&run_dir),
+                s(&test_dir.join("reconstruction.mrc")),
+                "--out".into(),
+                s(&seg),
+                "--patch".into(),
+                args.patch.to_string(),
+                "--threads".into(),
+                args.threads.to_string(),
+            ],
+        )?;
 
-        let picks = out.join("pick").join(format!("{model}_{test_name}_picks.star"));
-        stage(&mut timings, &format!("pick {model}"), &[
-            "pick".into(), s(&seg.join(format!("{test_name}_labels.mrc"))), "--classes".into(), s(&classes),
-            "--method".into(), "meanshift".into(), "--tomo-name".into(), test_name.clone(),
-            "--out".into(), s(&picks),
-        ])?;
+        let picks = out
+            .join("pick")
+            .join(format!("{model}_{test_name}_picks.star"));
+        stage(
+            &mut timings,
+            &format!("pick {model}"),
+            &[
+                "pick".into(),
+                s(&seg.join(format!("{test_name}_labels.mrc"))),
+                "--classes".into(),
+                s(&classes),
+                "--method".into(),
+                "meanshift".into(),
+                "--tomo-name".into(),
+                test_name.clone(),
+                "--out".into(),
+                s(&picks),
+            ],
+        )?;
 
         let eval = out.join("eval").join(model);
-        stage(&mut timings, &format!("evaluate {model}"), &[
-            "evaluate".into(), "--picks".into(), s(&picks),
-            "--truth".into(), s(&test_dir.join("particle_locations.txt")),
-            "--occupancy".into(), s(&test_dir.join("occupancy_mask.mrc")),
-            "--classes".into(), s(&classes), "--tolerance".into(), "0.5".into(),
-            "--out".into(), s(&eval),
-        ])?;
+        stage(
+            &mut timings,
+            &format!("evaluate {model}"),
+            &[
+                "evaluate".into(),
+                "--picks".into(),
+                s(&picks),
+                "--truth".into(),
+                s(&test_dir.join("particle_locations.txt")),
+                "--occupancy".into(),
+                s(&test_dir.join("occupancy_mask.mrc")),
+                "--classes".into(),
+                s(&classes),
+                "--tolerance".into(),
+                "0.5".into(),
+                "--out".into(),
+                s(&eval),
+            ],
+        )?;
     }
 
     let timings_path = out.join("timings.json");
     let json = serde_json::to_string_pretty(&timings)?;
-    capsid_core::write_atomically(&timings_path, |w| std::io::Write::write_all(w, json.as_bytes()))?;
+    capsid_core::write_atomically(&timings_path, |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
     stage(&mut timings, "report", &["report".into(), s(out)])?;
     let json = serde_json::to_string_pretty(&timings)?;
-    capsid_core::write_atomically(&timings_path, |w| std::io::Write::write_all(w, json.as_bytes()))?;
-    let script: String = timings.stages.iter().map(|st| format!("{}\n", st.command)).collect();
-    capsid_core::write_atomically(&out.join("commands.sh"), |w| std::io::Write::write_all(w, script.as_bytes()))?;
+    capsid_core::write_atomically(&timings_path, |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    let script: String = timings
+        .stages
+        .iter()
+        .map(|st| format!("{}\n", st.command))
+        .collect();
+    capsid_core::write_atomically(&out.join("commands.sh"), |w| {
+        std::io::Write::write_all(w, script.as_bytes())
+    })?;
 
-    eprintln!("\n== demo finished in {:.1} s; report: {}", t_all.elapsed().as_secs_f64(), s(&out.join("report/index.html")));
+    eprintln!(
+        "\n== demo finished in {:.1} s; report: {}",
+        t_all.elapsed().as_secs_f64(),
+        s(&out.join("report/index.html"))
+    );
     for model in &args.models {
         let table = out.join("eval").join(model).join("summary.txt");
         if let Ok(text) = std::fs::read_to_string(&table) {
