@@ -253,14 +253,17 @@ pub fn write_tomogram(
     mrc::write_labels(&dir.join("class_mask.mrc"), &labels, LabelMode::Uint8Mode0)?;
     let ids = tomo.sample.particle_ids().mapv(|v| v as f32);
     mrc::write_volume(&dir.join("occupancy_mask.mrc"), &vol(ids), MrcMode::Uint16)?;
-    output::write_text(
+    let particles = output::to_particles(&tomo.sample.particles, classes, name);
+    let list_opts = capsid_io::particles::WriteOptions {
+        classes: Some(class_table(classes)),
+        ..Default::default()
+    };
+    capsid_io::particles::write_particles(
         &dir.join("particle_locations.txt"),
-        &output::shrec_text(&tomo.sample.particles, classes),
+        &particles,
+        &list_opts,
     )?;
-    output::write_text(
-        &dir.join("particles.star"),
-        &output::star_text(&tomo.sample.particles, classes, name),
-    )?;
+    capsid_io::particles::write_particles(&dir.join("particles.star"), &particles, &list_opts)?;
     if cfg.outputs.tilt_series {
         let opts = mrc::WriteOptions {
             ispg: Some(0),

@@ -198,9 +198,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ],
         )?;
 
-        let picks = out
-            .join("pick")
-            .join(format!("{model}_{test_name}_picks.star"));
+        let pick_dir = out.join("pick").join(model);
+        std::fs::create_dir_all(&pick_dir)
+            .with_context(|| format!("{}: cannot create", pick_dir.display()))?;
+        let picks = pick_dir.join(format!("{test_name}_picks.star"));
         stage(
             &mut timings,
             &format!("pick {model}"),

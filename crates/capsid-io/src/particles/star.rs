@@ -503,7 +503,16 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
         r.extend(xyz.iter().map(|v| num(*v)));
         if let Some(a) = p.angles.filter(|_| with_angles) {
             let rel = a.to_convention(EulerConvention::RelionZyz);
-            r.extend(rel.angles_deg.iter().map(|v| num(*v)));
+            // Angles converted from another convention carry float noise in the last digits
+            // (-171.95999999999998); a micro-degree is far below any alignment precision.
+            let tidy = |v: f64| {
+                if a.convention == rel.convention {
+                    v
+                } else {
+                    (v * 1e6).round() / 1e6 + 0.0
+                }
+            };
+            r.extend(rel.angles_deg.iter().map(|v| num(tidy(*v))));
         }
         if with_number {
             r.push(n.unwrap_or(0).to_string());
