@@ -361,17 +361,7 @@ pub fn read_slab_with(
             check_file_len(&h, t, len, path)?;
             check_range(&h)?;
             if h.axis_map[2] != 3 {
-                let (h, vol) = read_mrc(
-                    path,
-                    ReadOptions {
-                        allow_non_finite: true,
-                    },
-                )?;
-                let slab = vol
-                    .data
-                    .slice(ndarray::s![z_start..z_start + z_len, .., ..])
-                    .to_owned();
-                (h, slab)
+                slab_of_whole_file(path, z_start, z_len)?
             } else {
                 // SAFETY-free alternative is not available for mmap; the map is read-only and we
                 // only read from it. Another process truncating the file meanwhile could fault.
@@ -392,17 +382,7 @@ pub fn read_slab_with(
             let t = data_type(&h, path)?;
             check_range(&h)?;
             if h.axis_map[2] != 3 {
-                let (h, vol) = read_mrc(
-                    path,
-                    ReadOptions {
-                        allow_non_finite: true,
-                    },
-                )?;
-                let slab = vol
-                    .data
-                    .slice(ndarray::s![z_start..z_start + z_len, .., ..])
-                    .to_owned();
-                (h, slab)
+                slab_of_whole_file(path, z_start, z_len)?
             } else {
                 let section = (h.nx * h.ny * t.bytes()) as u64;
                 let skip = z_start as u64 * section;
@@ -433,6 +413,26 @@ pub fn read_slab_with(
         voxel_size_a: h.voxel_size_a,
         origin_a,
     })
+}
+
+/// Sections not along z: the slab is cut from the whole volume (read with non-finite values
+/// allowed; the caller checks them on the slab).
+fn slab_of_whole_file(
+    path: &Path,
+    z_start: usize,
+    z_len: usize,
+) -> Result<(MrcHeader, Array3<f32>), IoError> {
+    let (h, vol) = read_mrc(
+        path,
+        ReadOptions {
+            allow_non_finite: true,
+        },
+    )?;
+    let slab = vol
+        .data
+        .slice(ndarray::s![z_start..z_start + z_len, .., ..])
+        .to_owned();
+    Ok((h, slab))
 }
 
 #[cfg(test)]
