@@ -8,6 +8,7 @@
 //! b += ⟨votes, v⟩ (not after the last iteration). Votes are initialised N(0, 0.1), the bias
 //! (`[out_caps, out_atoms]`) to 0.1.
 
+use super::fastconv;
 use super::init::{constant, conv3d, ConvSpec, InitRng};
 use super::ops::squash;
 use burn::module::{Module, Param};
@@ -98,9 +99,9 @@ impl ConvCaps3d {
             "capsule input shape"
         );
         let v = if self.shared {
-            self.votes.forward(x.reshape([b * ci, ai, d, h, w]))
+            fastconv::conv3d(&self.votes, x.reshape([b * ci, ai, d, h, w]))
         } else {
-            self.votes.forward(x.reshape([b, ci * ai, d, h, w]))
+            fastconv::conv3d(&self.votes, x.reshape([b, ci * ai, d, h, w]))
         };
         let [_, _, d2, h2, w2] = v.dims();
         v.reshape([b, ci, self.out_caps, self.out_atoms, d2, h2, w2])

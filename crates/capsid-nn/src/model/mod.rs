@@ -6,6 +6,7 @@
 //! [`WEIGHTS_FILE`] (Burn's burnpack format), see [`save_model_folder`] / [`load_model_folder`].
 
 pub mod capsule;
+pub mod fastconv;
 pub mod init;
 pub mod ops;
 pub mod ucaps;

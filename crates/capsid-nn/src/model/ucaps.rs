@@ -20,6 +20,7 @@
 //! The input must be divisible by 2^levels.
 
 use super::capsule::{ConvCaps3d, ConvCapsSpec};
+use super::fastconv;
 use super::init::{conv3d, conv_transpose3d, ConvSpec, InitRng};
 use burn::module::Module;
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
@@ -270,7 +271,7 @@ impl UCaps3d {
     pub fn forward(&self, x: Tensor<5>) -> UCapsOutput {
         let mut f = x;
         for i in 0..3 {
-            f = self.feature_norms[i].forward(self.feature_convs[i].forward(f));
+            f = self.feature_norms[i].forward(fastconv::conv3d(&self.feature_convs[i], f));
             f = match self.feature_prelus.get(i) {
                 Some(p) => p.forward(f),
                 None => f.tanh(),
@@ -293,11 +294,13 @@ impl UCaps3d {
         let mut y = flatten_caps(h);
         let levels = self.levels;
         for j in 0..levels {
-            let up = self.ups[j].forward(y);
+            let up = fastconv::conv_transpose3d(&self.ups[j], y);
             if j + 1 < levels {
                 let skip = flatten_caps(skips[2 * (levels - 1 - j) - 1].clone());
                 let cat = Tensor::cat(vec![up, skip], 1);
-                y = relu(self.decoder_norms[j].forward(self.decoder_convs[j].forward(cat)));
+                y = relu(
+                    self.decoder_norms[j].forward(fastconv::conv3d(&self.decoder_convs[j], cat)),
+                );
             } else {
                 y = Tensor::cat(vec![up, flatten_caps(primary.clone())], 1);
             }
@@ -305,7 +308,7 @@ impl UCaps3d {
         let recon = self.recon.as_ref().map(|r| {
             let mut z = y.clone();
             for (i, conv) in r.convs.iter().enumerate() {
-                z = conv.forward(z);
+                z = fastconv::conv3d(conv, z);
                 if i + 1 < r.convs.len() {
                     z = relu(z);
                 }
@@ -313,7 +316,7 @@ impl UCaps3d {
             z
         });
         UCapsOutput {
-            logits: self.out.forward(y),
+            logits: fastconv::conv3d(&self.out, y),
             recon,
             capsule_lengths,
         }

@@ -6,6 +6,7 @@
 //! 32-channel stage, 32, 32; 1×1×1 convolution to C logits. Input `[B, 1, z, y, x]` with every
 //! spatial size divisible by 4.
 
+use super::fastconv;
 use super::init::{conv3d, ConvSpec, InitRng};
 use super::ops::{max_pool3d_2, pad_end_1, upsample_nearest2};
 use burn::module::Module;
@@ -50,7 +51,7 @@ pub struct UNet3d {
 
 fn run(layers: &[Conv3d], mut x: Tensor<5>) -> Tensor<5> {
     for conv in layers {
-        x = relu(conv.forward(x));
+        x = relu(fastconv::conv3d(conv, x));
     }
     x
 }
@@ -91,10 +92,10 @@ impl UNet3d {
         let h = run(&self.enc1, x);
         let m = run(&self.enc2, max_pool3d_2(h.clone()));
         let x = run(&self.bottleneck, max_pool3d_2(m.clone()));
-        let x = relu(self.up1.forward(pad_end_1(upsample_nearest2(x))));
+        let x = relu(fastconv::conv3d(&self.up1, pad_end_1(upsample_nearest2(x))));
         let x = run(&self.dec1, Tensor::cat(vec![x, m], 1));
-        let x = relu(self.up2.forward(pad_end_1(upsample_nearest2(x))));
+        let x = relu(fastconv::conv3d(&self.up2, pad_end_1(upsample_nearest2(x))));
         let x = run(&self.dec2, Tensor::cat(vec![x, h], 1));
-        self.out.forward(x)
+        fastconv::conv3d(&self.out, x)
     }
 }
