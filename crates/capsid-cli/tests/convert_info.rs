@@ -4,34 +4,9 @@ use capsid_core::{EulerAngles, Particle, Volume};
 use capsid_io::particles::{read_particles, write_particles, ReadOptions, WriteOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn capsid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capsid"))
-        .args(args)
-        .output()
-        .expect("run capsid")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = capsid(args);
-    assert!(
-        out.status.success(),
-        "capsid {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// Runs capsid expecting failure; returns stderr after checking exit code 2 and one line.
-fn fails(args: &[&str]) -> String {
-    let out = capsid(args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(2), "capsid {args:?}: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    err
-}
+mod common;
+use common::*;
 
 const CLASSES: &str = "[[class]]\nname = \"ribosome\"\nlabel = 1\nradius_a = 120.0\n\n[[class]]\nname = \"4b4t\"\nlabel = 2\nradius_vox = 10\n";
 

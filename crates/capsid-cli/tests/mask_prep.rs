@@ -5,35 +5,9 @@ use capsid_core::Volume;
 use capsid_io::mrc::{self, MrcMode};
 use ndarray::Array3;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn capsid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capsid"))
-        .args(args)
-        .output()
-        .expect("run capsid")
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "capsid failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Fails with exit code 2 and one stderr line containing every needle.
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_else(|| panic!("no error line: {err}"));
-    for n in needles {
-        assert!(line.contains(n), "'{n}' not in: {line}");
-    }
-}
+mod common;
+use common::*;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -88,7 +62,7 @@ fn mask_labels_instances_and_overlap() {
         "--instances",
         &f.p("inst.mrc"),
     ]);
-    ok(&out);
+    assert_ok(&out);
     let lab = read(&f.path("labels.mrc"));
     let inst = read(&f.path("inst.mrc"));
     assert_eq!(lab.shape_zyx(), [16, 24, 20]);
@@ -125,7 +99,7 @@ fn mask_labels_instances_and_overlap() {
         "--label-mode",
         "u16",
     ]);
-    ok(&out);
+    assert_ok(&out);
     let lab16 = read(&f.path("labels16.mrc"));
     assert_eq!(mrc::read_header(&f.path("labels16.mrc")).unwrap().mode, 6);
     assert_eq!(lab16.data, lab.data);
@@ -144,7 +118,7 @@ fn mask_labels_instances_and_overlap() {
         "--label-mode",
         "u16",
     ]);
-    ok(&again);
+    assert_ok(&again);
     assert_eq!(
         std::fs::read(f.path("labels16.mrc")).unwrap(),
         std::fs::read(f.path("labels16b.mrc")).unwrap()
@@ -176,7 +150,7 @@ fn mask_shapes_rotates_template() {
         "--out",
         &f.p("labels.mrc"),
     ]);
-    ok(&out);
+    assert_ok(&out);
     let lab = read(&f.path("labels.mrc"));
     let mut want = Array3::<f32>::zeros((16, 24, 20));
     for d in 0..=3 {
@@ -242,7 +216,7 @@ fn mask_errors_are_one_line() {
         &f.p("labels.mrc"),
         "--skip-outside",
     ]);
-    ok(&out);
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
     assert_eq!(read(&f.path("labels.mrc")).data[[1, 1, 1]], 1.0);
     let out = capsid(&[
@@ -322,7 +296,7 @@ fn prep_streams_like_the_whole_volume_function() {
             "--slab",
             "2",
         ]);
-        ok(&out);
+        assert_ok(&out);
         let got = read(&out_path);
         let want = prep_volume(&vol, &cfg).unwrap();
         assert_eq!(got.shape_zyx(), [6, 9, 8]);
@@ -386,7 +360,7 @@ fn prep_errors() {
     assert!(!f.path("o.mrc").exists());
     // Config file values apply, flags override them.
     f.write("ok.toml", "bin = 3\nbin_method = \"mean\"\n");
-    ok(&capsid(&[
+    assert_ok(&capsid(&[
         "prep",
         &f.p("in.mrc"),
         &f.p("o.mrc"),
@@ -424,7 +398,7 @@ fn prep_real_maps_match_whole_volume() {
         let out_path = f.path(&format!("{name}.prep.mrc"));
         // Cut-off at 4 binned voxels (f64 printed in full so the CLI parses the same number).
         let cutoff_a = 4.0 * 2.0 * vol.voxel_size_a[0] as f64;
-        ok(&capsid(&[
+        assert_ok(&capsid(&[
             "prep",
             &input.display().to_string(),
             &out_path.display().to_string(),
@@ -480,7 +454,7 @@ fn mask_shapes_with_a_real_subtomogram_template() {
             "p.csv",
             &format!("class,x,y,z,phi,theta,psi\n1bxn,35,35,35,{angles}\n"),
         );
-        ok(&capsid(&[
+        assert_ok(&capsid(&[
             "mask",
             "--tomogram",
             &f.p("t70.mrc"),

@@ -6,32 +6,9 @@ use capsid_io::particles::{read_particles, write_particles, ReadOptions, WriteOp
 use ndarray::Array3;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn capsid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capsid"))
-        .args(args)
-        .output()
-        .expect("run capsid")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = capsid(args);
-    assert!(
-        out.status.success(),
-        "capsid {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = capsid(args);
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(2), "capsid {args:?}: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    err
-}
+mod common;
+use common::*;
 
 const CLASSES: &str = "[[class]]\nname = \"big\"\nlabel = 1\nradius_vox = 5\n\n[[class]]\nname = \"small\"\nlabel = 2\nradius_vox = 3\n";
 

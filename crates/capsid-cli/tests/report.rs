@@ -5,14 +5,9 @@ use capsid_io::mrc::{write_labels, write_volume, LabelMode, MrcMode};
 use capsid_io::particles::{write_particles, WriteOptions};
 use ndarray::Array3;
 use std::path::Path;
-use std::process::Command;
 
-fn capsid(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_capsid"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::*;
 
 /// A 16×24×24 (z, y, x) run: one class "ball" of radius 3 voxels, two particles, the prediction
 /// finds one and adds a false one; stage timings and an evaluation summary.

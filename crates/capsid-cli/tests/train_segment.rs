@@ -4,34 +4,9 @@ use capsid_core::Volume;
 use capsid_io::mrc::{self, MrcMode};
 use ndarray::Array3;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn capsid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capsid"))
-        .args(args)
-        .output()
-        .expect("run capsid")
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "capsid failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_else(|| panic!("no error line: {err}"));
-    for n in needles {
-        assert!(line.contains(n), "'{n}' not in: {line}");
-    }
-}
+mod common;
+use common::*;
 
 /// DIR/class_table.toml and DIR/tomo_00k/{reconstruction.mrc, particle_locations.txt}: bright
 /// balls (radius 3 voxels) of class `ball` and dim ones of class `dud` on noise, 24 × 40 × 40.
@@ -99,7 +74,7 @@ fn train_resume_and_segment_a_shrec_folder() {
     shrec_folder(&data);
     let run = tmp.path().join("runs/x");
     let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
-    ok(&capsid(&[
+    assert_ok(&capsid(&[
         "train",
         "--model",
         "unet",
@@ -144,7 +119,7 @@ fn train_resume_and_segment_a_shrec_folder() {
     let table = std::fs::read_to_string(run.join("class_table.toml")).unwrap();
     assert!(table.contains("ball") && !table.contains("dud"), "{table}");
     // Resume with one more epoch: no data flags needed.
-    ok(&capsid(&[
+    assert_ok(&capsid(&[
         "train",
         "--resume",
         "--out",
@@ -160,7 +135,7 @@ fn train_resume_and_segment_a_shrec_folder() {
     let seg = tmp.path().join("seg");
     let t0 = data.join("tomo_000/reconstruction.mrc");
     let t1 = data.join("tomo_001/reconstruction.mrc");
-    ok(&capsid(&[
+    assert_ok(&capsid(&[
         "segment",
         r,
         t0.to_str().unwrap(),

@@ -187,8 +187,9 @@ impl SimConfig {
     /// * `tiny`: one 96×96×48 tomogram at 20 Å (slab 40): 24 ribosomes (large, easy),
     ///   15 rubisco (medium), 25 globules (tiny), SNR 0.1 (five times SHREC's, so that a network
     ///   trained for minutes on CPU finds the ribosomes). Under a second; for tests and the demo.
-    /// * `demo`: three 128×128×64 tomograms at 10 Å (slab 56): 10 ribosomes, 24 rubisco,
-    ///   40 globules each.
+    /// * `demo`: three 128×128×64 tomograms at 20 Å (slab 56, SNR 0.1 as `tiny`): 40 ribosomes,
+    ///   40 rubisco, 60 globules each. Sized so that the demo's CPU training (minutes) learns
+    ///   the ribosomes; 20 Å is the binning often used to pick large complexes.
     /// * `shrec-like`: one 512×512×200 tomogram at 10 Å, 208 particles of each of the six
     ///   built-in classes (SHREC'19's count per class), 2 gold beads.
     pub fn preset(name: &str) -> Result<SimConfig, SimError> {
@@ -214,13 +215,18 @@ impl SimConfig {
             "demo" => SimConfig {
                 preset: "demo".into(),
                 shape_zyx: [64, 128, 128],
+                voxel_size_a: 20.0,
                 slab_thickness_vox: 56,
                 tomograms: 3,
                 classes: vec![
-                    ClassSpec::builtin("ribosome", 10),
-                    ClassSpec::builtin("rubisco", 24),
-                    ClassSpec::builtin("globule", 40),
+                    ClassSpec::builtin("ribosome", 40),
+                    ClassSpec::builtin("rubisco", 40),
+                    ClassSpec::builtin("globule", 60),
                 ],
+                noise: NoiseConfig {
+                    enabled: true,
+                    snr: 0.1,
+                },
                 ..base
             },
             "shrec-like" => SimConfig {

@@ -15,7 +15,8 @@ use std::time::Instant;
 #[command(
     after_help = "Examples:\n  capsid demo --out demo\n  capsid demo --out demo --models unet,ucaps --seed 7\n\n\
 The data are simulated (preset `demo`: three tomograms); the first ones train, the last one is held out \
-for segmentation, picking and evaluation."
+for segmentation, picking and evaluation (a one-tomogram preset such as `tiny` gets a second tomogram \
+simulated with seed + 1 for that)."
 )]
 pub struct Args {
     /// Output folder (created; stages write sub-folders sim/, train/, segment/, pick/, eval/, report/).
@@ -140,7 +141,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tomos[tomos.len() - 1].clone(),
         )
     } else {
-        (tomos.clone(), tomos[0].clone())
+        // A one-tomogram preset: evaluate on a second tomogram simulated with another seed, so
+        // the scores measure particles the network has not seen.
+        let held_out = out.join("sim_test");
+        stage(
+            &mut timings,
+            "simulate held-out",
+            &[
+                "simulate".into(),
+                "--preset".into(),
+                args.preset.clone(),
+                "--seed".into(),
+                (args.seed + 1).to_string(),
+                "--out".into(),
+                s(&held_out),
+            ],
+        )?;
+        (tomos.clone(), tomogram_dirs(&held_out)?[0].clone())
     };
     let classes = sim.join("class_table.toml");
     let classes = if classes.exists() {
@@ -195,6 +212,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 args.patch.to_string(),
                 "--threads".into(),
                 args.threads.to_string(),
+                "--probs".into(),
+                "f16".into(),
             ],
         )?;
 
@@ -212,6 +231,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s(&classes),
                 "--method".into(),
                 "meanshift".into(),
+                "--min-fraction".into(),
+                "0.1".into(),
                 "--tomo-name".into(),
                 test_name.clone(),
                 "--out".into(),
@@ -220,6 +241,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )?;
 
         let eval = out.join("eval").join(model);
+        // Voxel scores and PR curves from the label and probability maps against the true
+        // class mask, next to the particle scores.
+        let mut voxel_args: Vec<String> = vec![
+            "--labels".into(),
+            s(&seg.join(format!("{test_name}_labels.mrc"))),
+            "--truth-labels".into(),
+            s(&test_dir.join("class_mask.mrc")),
+        ];
+        for class in capsid_core::ClassTable::load(&classes)?.names() {
+            voxel_args.push("--prob".into());
+            voxel_args.push(format!(
+                "{class}={}",
+                s(&seg.join(format!("{test_name}_prob_{class}.mrc")))
+            ));
+        }
         stage(
             &mut timings,
             &format!("evaluate {model}"),
@@ -237,7 +273,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "0.5".into(),
                 "--out".into(),
                 s(&eval),
-            ],
+            ]
+            .into_iter()
+            .chain(voxel_args)
+            .collect::<Vec<String>>(),
         )?;
     }
 

@@ -57,6 +57,10 @@ pub struct Args {
     /// Drop clusters/components smaller than this many voxels.
     #[arg(long, default_value_t = 0)]
     pub min_size: usize,
+    /// Drop clusters/components (of a label map) smaller than this fraction of their class's
+    /// sphere volume (4/3·π·r³, r = class radius): a per-class size filter. 0 keeps all.
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
+    pub min_fraction: f64,
     /// Drop clusters/components larger than this many voxels.
     #[arg(long)]
     pub max_size: Option<usize>,
@@ -90,6 +94,7 @@ struct PickRecord<'a> {
     classes: String,
     tomogram: &'a str,
     threshold: f32,
+    min_fraction: f64,
     n_picks: usize,
     meanshift: Option<&'a MeanShiftParams>,
     components: Option<&'a ComponentParams>,
@@ -154,6 +159,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         min_size: args.min_size,
         max_size: args.max_size,
     };
+    if !(args.min_fraction >= 0.0 && args.min_fraction.is_finite()) {
+        bail!("--min-fraction must be ≥ 0, got {}", args.min_fraction);
+    }
     let mparams = MeanShiftParams {
         joint: args.joint,
         bandwidth_vox: args.bandwidth,
@@ -211,6 +219,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             _ => connected_components(&map, &classes, &cparams),
         };
         picks = found.with_context(|| path.display().to_string())?;
+        if args.min_fraction > 0.0 {
+            picks =
+                capsid_pick::filter_by_class_volume(picks, &classes, voxel_size, args.min_fraction);
+        }
     } else {
         let bar = crate::util::progress(probs.len() as u64, "pick");
         for (class, path) in &probs {
@@ -261,6 +273,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         classes: args.classes.display().to_string(),
         tomogram: &tomo,
         threshold: args.threshold,
+        min_fraction: args.min_fraction,
         meanshift: (args.method == Method::Meanshift).then_some(&mparams),
         components: (args.method == Method::Components).then_some(&cparams),
         n_picks: picks.len(),

@@ -1,14 +1,14 @@
 //! `capsid segment`: sliding-window segmentation of tomograms with a trained model.
 
 use anyhow::{bail, Context};
-use capsid_core::{ClassTable, Volume};
+use capsid_core::ClassTable;
 use capsid_io::mrc::{self, LabelMode, MrcMode, MrcWriter, WriteOptions};
 use capsid_nn::model::load_model_folder;
 use capsid_nn::segment::{
     argmax_labels, segment_streaming, window_count, Blend, NetPredictor, SegmentConfig,
 };
 use capsid_nn::train::{load_run_config, RunLayout};
-use ndarray::{s, Array3, Axis};
+use ndarray::Axis;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `capsid segment`.
@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 #[command(after_help = "\
 MODEL is a run folder written by `capsid train` (net.toml + weights.bpk, config.toml and
 class_table.toml); its patch size and class names are used unless flags say otherwise. Each
-tomogram is processed slab by slab along z (one row of windows at a time), so memory stays near one
-patch-thick slab plus the label map, whatever the depth. Windows are z-score normalised each, as in
+tomogram is processed slab by slab along z (one row of windows at a time) and every output is written
+slab by slab as it is finished, so memory stays near one patch-thick slab of class probabilities,
+whatever the depth. Windows are z-score normalised each, as in
 training.
 
 Outputs per tomogram (the name is the file stem; SHREC's reconstruction.mrc takes its folder's name):
@@ -216,18 +217,28 @@ fn segment_one(
             )?);
         }
     }
-    let mut labels = Array3::<u8>::zeros((shape[0], shape[1], shape[2]));
+    let out = args.out.join(format!("{name}_labels.mrc"));
+    let mut label_writer = MrcWriter::create_labels_with(
+        &out,
+        shape,
+        LabelMode::Uint8Mode0,
+        header.voxel_size_a,
+        header.origin_a,
+        &like,
+    )?;
+    let mut counts = vec![0u64; class_names.len() + 1];
     let pb = crate::util::progress(window_count(shape, cfg) as u64, name);
     segment_streaming::<anyhow::Error>(
         shape,
         cfg,
         predictor,
         &mut |z0, nz| Ok(mrc::read_slab(tomo, z0, nz)?.data),
-        &mut |z0, probs| {
-            let nz = probs.shape()[1];
-            labels
-                .slice_mut(s![z0..z0 + nz, .., ..])
-                .assign(&argmax_labels(&probs));
+        &mut |_z0, probs| {
+            let labels = argmax_labels(&probs);
+            for &l in labels.iter() {
+                counts[l as usize] += 1;
+            }
+            label_writer.write_label_slab(&labels)?;
             for (k, w) in prob_writers.iter_mut().enumerate() {
                 w.write_slab(&probs.index_axis(Axis(0), k + 1))?;
             }
@@ -240,22 +251,11 @@ fn segment_one(
     for w in prob_writers {
         w.finish()?;
     }
-    let out = args.out.join(format!("{name}_labels.mrc"));
-    let vol = Volume {
-        data: labels,
-        voxel_size_a: header.voxel_size_a,
-        origin_a: header.origin_a,
-    };
-    mrc::write_labels_with(&out, &vol, LabelMode::Uint8Mode0, &like)?;
+    label_writer.finish()?;
     let counts: Vec<String> = class_names
         .iter()
         .enumerate()
-        .map(|(k, c)| {
-            format!(
-                "{c} {}",
-                vol.data.iter().filter(|&&l| l as usize == k + 1).count()
-            )
-        })
+        .map(|(k, c)| format!("{c} {}", counts[k + 1]))
         .collect();
     eprintln!(
         "{}: {} windows; voxels per class: {}",

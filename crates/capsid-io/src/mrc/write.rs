@@ -115,20 +115,15 @@ pub fn write_labels_with(
     mode: LabelMode,
     opts: &WriteOptions,
 ) -> Result<(), IoError> {
-    let t = match mode {
-        LabelMode::Uint16Mode6 => DataType::Uint16,
-        LabelMode::Uint8Mode0 => DataType::Uint8,
-    };
-    let mut w = MrcWriter::create_typed(
+    let mut w = MrcWriter::create_labels_with(
         path,
         vol.shape_zyx(),
-        t,
+        mode,
         vol.voxel_size_a,
         vol.origin_a,
         opts,
     )?;
-    let nz = vol.shape_zyx()[0];
-    w.write_values(nz, vol.data.iter().map(|&v| v as f32))?;
+    w.write_label_slab(&vol.data)?;
     w.finish()
 }
 
@@ -232,6 +227,42 @@ impl MrcWriter {
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
         })
+    }
+
+    /// Starts a streamed label map (`0` background, classes `1..N`) in `mode`: slabs are then
+    /// appended with [`MrcWriter::write_label_slab`]. Same header options as
+    /// [`MrcWriter::create_with`].
+    pub fn create_labels_with(
+        path: &Path,
+        shape_zyx: [usize; 3],
+        mode: LabelMode,
+        voxel_size_a: [f32; 3],
+        origin_a: [f32; 3],
+        opts: &WriteOptions,
+    ) -> Result<Self, IoError> {
+        let t = match mode {
+            LabelMode::Uint16Mode6 => DataType::Uint16,
+            LabelMode::Uint8Mode0 => DataType::Uint8,
+        };
+        Self::create_typed(path, shape_zyx, t, voxel_size_a, origin_a, opts)
+    }
+
+    /// Appends whole z sections `[z, y, x]` of labels (y, x must match the volume's).
+    pub fn write_label_slab<S: Data<Elem = u8>>(
+        &mut self,
+        slab: &ArrayBase<S, Ix3>,
+    ) -> Result<(), IoError> {
+        let s = slab.shape();
+        if s[1] != self.header.ny || s[2] != self.header.nx {
+            return Err(IoError::format(
+                &self.path,
+                format!(
+                    "slab of (y, x) = ({}, {}) does not match the volume's ({}, {})",
+                    s[1], s[2], self.header.ny, self.header.nx
+                ),
+            ));
+        }
+        self.write_values(s[0], slab.iter().map(|&v| f32::from(v)))
     }
 
     /// The header that will be written (stats are filled in by [`MrcWriter::finish`]).
