@@ -96,6 +96,14 @@ fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     v
 }
 
+/// Whether `run_dir/segment/` (or a per-model sub-folder) holds a label map of tomogram `name`
+/// (`<name>_labels.mrc`).
+fn has_prediction(run_dir: &Path, name: &str) -> bool {
+    let seg = run_dir.join("segment");
+    let file = format!("{name}_labels.mrc");
+    seg.join(&file).is_file() || subdirs(&seg).iter().any(|d| d.join(&file).is_file())
+}
+
 fn name_of(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -152,35 +160,44 @@ pub fn discover(run_dir: &Path, tomogram: Option<&str>) -> Result<RunInputs, Rep
     };
     inp.timings = first_existing(run_dir, &["timings.json"]);
 
-    // Ground truth: the data folder itself or one of its sub-folders.
-    for data in ["sim", "data"]
+    // Ground truth: a data folder (sim/, sim_test/ — the demo's held-out tomogram — or data/)
+    // itself or one of its sub-folders. Without a name, the tomogram that has a predicted label
+    // map is preferred, so the slices show the tomogram the predictions are for.
+    let mut candidates: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for data in ["sim", "sim_test", "data"]
         .map(|d| run_dir.join(d))
         .into_iter()
         .filter(|d| d.is_dir())
     {
-        let mut candidates = vec![data.clone()];
-        candidates.extend(subdirs(&data));
-        let has_tomo = |d: &PathBuf| first_existing(d, &TOMOGRAM_NAMES).is_some();
-        let chosen = match tomogram {
-            Some(t) => candidates
-                .iter()
-                .find(|d| name_of(d) == t)
-                .or_else(|| candidates.iter().find(|d| has_tomo(d))),
-            None => candidates.iter().find(|d| has_tomo(d)),
-        };
-        if let Some(dir) = chosen {
-            inp.tomogram = first_existing(dir, &TOMOGRAM_NAMES);
-            inp.truth_labels = first_existing(dir, &TRUTH_LABEL_NAMES);
-            inp.truth_particles = first_existing(dir, &TRUTH_PARTICLE_NAMES);
-            inp.class_table = first_existing(dir, &CLASS_TABLE_NAMES)
-                .or_else(|| first_existing(&data, &CLASS_TABLE_NAMES));
-            inp.tomo_name = Some(if *dir == data {
-                tomogram.unwrap_or("reconstruction").to_string()
-            } else {
-                name_of(dir)
+        candidates.push((data.clone(), data.clone()));
+        candidates.extend(subdirs(&data).into_iter().map(|d| (data.clone(), d)));
+    }
+    let has_tomo = |d: &PathBuf| first_existing(d, &TOMOGRAM_NAMES).is_some();
+    let predicted = |d: &PathBuf| has_prediction(run_dir, &name_of(d));
+    let chosen = match tomogram {
+        Some(t) => candidates.iter().find(|(_, d)| name_of(d) == t),
+        None => None,
+    }
+    .or_else(|| candidates.iter().find(|(_, d)| has_tomo(d) && predicted(d)))
+    .or_else(|| candidates.iter().find(|(_, d)| has_tomo(d)));
+    if let Some((data, dir)) = chosen {
+        inp.tomogram = first_existing(dir, &TOMOGRAM_NAMES);
+        inp.truth_labels = first_existing(dir, &TRUTH_LABEL_NAMES);
+        inp.truth_particles = first_existing(dir, &TRUTH_PARTICLE_NAMES);
+        inp.class_table = first_existing(dir, &CLASS_TABLE_NAMES)
+            .or_else(|| first_existing(data, &CLASS_TABLE_NAMES))
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .find_map(|(d, _)| first_existing(d, &CLASS_TABLE_NAMES))
             });
-            break;
-        }
+        // A data folder holding the tomogram itself: `capsid segment` names a `reconstruction.mrc`
+        // after its folder.
+        inp.tomo_name = Some(if dir != data || predicted(dir) {
+            name_of(dir)
+        } else {
+            tomogram.unwrap_or("reconstruction").to_string()
+        });
     }
     if inp.class_table.is_none() {
         inp.class_table = first_existing(run_dir, &CLASS_TABLE_NAMES);
@@ -475,5 +492,47 @@ mod tests {
     fn labels_from_floats() {
         let s = ndarray::array![[0.0f32, 1.2], [2.6, f32::NAN]];
         assert_eq!(to_labels(&s), ndarray::array![[0u8, 1], [3, 0]]);
+    }
+
+    #[test]
+    fn prefers_the_tomogram_that_was_segmented() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        let touch = |p: &Path| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        };
+        for f in [
+            "sim/class_table.toml",
+            "sim/tomo_000/reconstruction.mrc",
+            "sim/tomo_000/class_mask.mrc",
+            "sim/tomo_002/reconstruction.mrc",
+            "sim/tomo_002/class_mask.mrc",
+            "segment/unet/tomo_002_labels.mrc",
+        ] {
+            touch(&r.join(f));
+        }
+        let inp = discover(r, None).unwrap();
+        assert_eq!(inp.tomo_name.as_deref(), Some("tomo_002"));
+        assert_eq!(
+            inp.truth_labels,
+            Some(r.join("sim/tomo_002/class_mask.mrc"))
+        );
+        // A one-tomogram demo: training data in sim/, the held-out tomogram in sim_test/.
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for f in [
+            "sim/reconstruction.mrc",
+            "sim/class_table.toml",
+            "sim_test/reconstruction.mrc",
+            "sim_test/class_mask.mrc",
+            "segment/unet/sim_test_labels.mrc",
+        ] {
+            touch(&r.join(f));
+        }
+        let inp = discover(r, None).unwrap();
+        assert_eq!(inp.tomo_name.as_deref(), Some("sim_test"));
+        assert_eq!(inp.tomogram, Some(r.join("sim_test/reconstruction.mrc")));
+        assert_eq!(inp.class_table, Some(r.join("sim/class_table.toml")));
     }
 }
