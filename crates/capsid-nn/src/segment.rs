@@ -42,7 +42,7 @@ pub struct SegmentConfig {
     pub blend: Blend,
     /// Test-time augmentation: average over the 8 mirror images (flips along z, y, x).
     pub tta: bool,
-    /// Windows per forward pass.
+    /// Windows per forward pass. Default 1 (lowest memory; on CPU not slower than 4).
     pub batch: usize,
 }
 
@@ -53,7 +53,7 @@ impl Default for SegmentConfig {
             overlap: 25,
             blend: Blend::Uniform,
             tta: false,
-            batch: 4,
+            batch: 1,
         }
     }
 }

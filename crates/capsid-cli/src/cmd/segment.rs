@@ -50,8 +50,9 @@ pub struct Args {
     /// Test-time augmentation: average over the 8 mirror images (8× slower).
     #[arg(long)]
     pub tta: bool,
-    /// Windows per forward pass.
-    #[arg(long, default_value_t = 4)]
+    /// Windows per forward pass. 1 keeps memory lowest (on 2 CPU cores a 256×256×128 tomogram at
+    /// patch 64 peaked at 470 MB with 1 against 1,348 MB with 4, and was not slower).
+    #[arg(long, default_value_t = 1)]
     pub batch: usize,
     /// Also write per-class probability maps, as float16 or float32.
     #[arg(long, value_enum)]
