@@ -253,16 +253,22 @@ impl MrcWriter {
         slab: &ArrayBase<S, Ix3>,
     ) -> Result<(), IoError> {
         let s = slab.shape();
-        if s[1] != self.header.ny || s[2] != self.header.nx {
+        self.check_section_shape(s[1], s[2])?;
+        self.write_values(s[0], slab.iter().map(|&v| f32::from(v)))
+    }
+
+    /// Fails unless sections of `ny × nx` voxels match the volume's.
+    fn check_section_shape(&self, ny: usize, nx: usize) -> Result<(), IoError> {
+        if ny != self.header.ny || nx != self.header.nx {
             return Err(IoError::format(
                 &self.path,
                 format!(
-                    "slab of (y, x) = ({}, {}) does not match the volume's ({}, {})",
-                    s[1], s[2], self.header.ny, self.header.nx
+                    "slab of (y, x) = ({ny}, {nx}) does not match the volume's ({}, {})",
+                    self.header.ny, self.header.nx
                 ),
             ));
         }
-        self.write_values(s[0], slab.iter().map(|&v| f32::from(v)))
+        Ok(())
     }
 
     /// The header that will be written (stats are filled in by [`MrcWriter::finish`]).
@@ -276,15 +282,7 @@ impl MrcWriter {
         slab: &ArrayBase<S, Ix3>,
     ) -> Result<(), IoError> {
         let s = slab.shape();
-        if s[1] != self.header.ny || s[2] != self.header.nx {
-            return Err(IoError::format(
-                &self.path,
-                format!(
-                    "slab of (y, x) = ({}, {}) does not match the volume's ({}, {})",
-                    s[1], s[2], self.header.ny, self.header.nx
-                ),
-            ));
-        }
+        self.check_section_shape(s[1], s[2])?;
         self.write_values(s[0], slab.iter().copied())
     }
 
