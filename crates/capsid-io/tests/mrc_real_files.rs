@@ -5,7 +5,7 @@
 //! `numpy.transpose` per MAPC/MAPR/MAPS; see interop/mrc_interop.py, `expected` command, which
 //! prints them again). Tests skip with a message when the folder is absent (a user's checkout).
 
-use capsid_io::mrc::{read_header, read_mrc, read_slab, read_volume, ReadOptions};
+use capsid_io::mrc::{read_block, read_header, read_mrc, read_slab, read_volume, ReadOptions};
 use std::path::PathBuf;
 
 fn data_dir() -> Option<PathBuf> {
@@ -216,6 +216,12 @@ fn mrc_real_files_slabs_match_whole() {
             s.data,
             whole.data.slice(ndarray::s![3..8, .., ..]),
             "{name}"
+        );
+        let b = read_block(&p, 3, 5, 2, 4).unwrap();
+        assert_eq!(
+            b.data,
+            whole.data.slice(ndarray::s![3..8, 2..6, ..]),
+            "{name} block"
         );
     }
 }

@@ -3,8 +3,9 @@
 
 use capsid_core::Volume;
 use capsid_io::mrc::{
-    read_header, read_mrc, read_slab, read_volume, write_labels, write_volume, write_volume_like,
-    write_volume_with, LabelMode, MrcHeader, MrcMode, MrcWriter, ReadOptions, WriteOptions,
+    read_block, read_header, read_mrc, read_slab, read_volume, write_labels, write_volume,
+    write_volume_like, write_volume_with, LabelMode, MrcHeader, MrcMode, MrcWriter, ReadOptions,
+    WriteOptions,
 };
 use ndarray::Array3;
 use std::io::Write;
@@ -329,6 +330,8 @@ fn mrc_gzip_detected_by_magic_not_extension() {
         assert_eq!(h.nz, 4);
         let slab = read_slab(&p, 1, 2).unwrap();
         assert_eq!(slab.data, vol.data.slice(ndarray::s![1..3, .., ..]));
+        let band = read_block(&p, 1, 2, 3, 2).unwrap();
+        assert_eq!(band.data, vol.data.slice(ndarray::s![1..3, 3..5, ..]));
     }
 }
 
@@ -400,6 +403,26 @@ fn mrc_permuted_axes_are_transposed_to_zyx() {
         read_slab(&p, 1, 1).unwrap().data,
         phys.slice(ndarray::s![1..2, .., ..])
     );
+    assert_eq!(
+        read_block(&p, 0, 2, 1, 2).unwrap().data,
+        phys.slice(ndarray::s![.., 1..3, ..])
+    );
+}
+
+#[test]
+fn mrc_block_of_plain_file_keeps_origin_and_refuses_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vol = ramp([6, 7, 5]);
+    vol.voxel_size_a = [2.0, 3.0, 4.0];
+    vol.origin_a = [10.0, 20.0, 30.0];
+    let p = dir.path().join("v.mrc");
+    write_volume(&p, &vol, MrcMode::Float32).unwrap();
+    let b = read_block(&p, 2, 3, 4, 3).unwrap();
+    assert_eq!(b.data, vol.data.slice(ndarray::s![2..5, 4..7, ..]));
+    assert_eq!(b.origin_a, [10.0, 20.0 + 4.0 * 3.0, 30.0 + 2.0 * 4.0]);
+    let e = read_block(&p, 0, 1, 5, 3).unwrap_err().to_string();
+    assert!(e.contains("v.mrc") && e.contains("rows y 5..8"), "{e}");
+    assert!(read_block(&p, 0, 1, 0, 0).is_err());
 }
 
 #[test]

@@ -3,10 +3,10 @@
 //! * [`window_starts`] and [`gaussian_importance`] are the two pure pieces (as in nnU-Net): where
 //!   the windows go along one axis, and the weight of each voxel of a window.
 //! * [`segment_streaming`] runs a [`PatchPredictor`] over every window of a tomogram, one row of
-//!   windows (same z start) at a time: it reads only the z-slab the row needs, sums weighted class
-//!   probabilities for that slab, and hands the finished z-slices (probabilities divided by the
-//!   summed weights) to a callback before moving on. Memory stays at about one patch-thick slab of
-//!   input plus `C + 1` such slabs of sums, whatever the tomogram's depth.
+//!   windows (same z start) at a time: it reads only the patch-sized band of input each line of
+//!   windows needs, sums weighted foreground-class probabilities for the row's slab, and hands the
+//!   finished z-slices (probabilities divided by the summed weights) to a callback before moving
+//!   on. Memory stays at about `C − 1` patch-thick slabs of sums, whatever the tomogram's depth.
 //! * [`NetPredictor`] is the predictor of a trained [`Net`]: softmax probabilities per class.
 //!
 //! Each window is z-score normalised on its own, as the training patches are
@@ -94,45 +94,68 @@ pub fn window_starts(len: usize, patch: usize, overlap: usize) -> Vec<usize> {
     starts
 }
 
-/// Gaussian importance map of a `patch`³ window, `[z, y, x]`: exp(−d² / 2σ²) with σ =
-/// `sigma_scale · patch` and d the distance (voxels) from the window centre `(patch − 1) / 2`,
-/// scaled to a maximum of 1. Values are clamped below to the smallest positive value so that no
-/// voxel weighs 0 (nnU-Net does the same).
-pub fn gaussian_importance(patch: usize, sigma_scale: f64) -> Array3<f32> {
+/// Gaussian importance profile along one axis of a window of `patch` voxels: exp(−d² / 2σ²) with
+/// σ = `sigma_scale · patch` and d the distance (voxels) from the window centre `(patch − 1) / 2`,
+/// scaled to a maximum of 1 and clamped below so that the product of three profiles never
+/// reaches 0.
+pub fn gaussian_profile(patch: usize, sigma_scale: f64) -> Vec<f32> {
     let sigma = (sigma_scale * patch as f64).max(1e-6);
     let c = (patch as f64 - 1.0) / 2.0;
-    let g1: Vec<f64> = (0..patch)
+    let g: Vec<f64> = (0..patch)
         .map(|i| (-((i as f64 - c).powi(2)) / (2.0 * sigma * sigma)).exp())
         .collect();
-    let max = g1
+    let max = g
         .iter()
         .cloned()
         .fold(0.0f64, f64::max)
-        .powi(3)
         .max(f64::MIN_POSITIVE);
-    let mut w = Array3::from_shape_fn((patch, patch, patch), |(z, y, x)| {
-        (g1[z] * g1[y] * g1[x] / max) as f32
-    });
-    let min_pos = w
-        .iter()
-        .cloned()
-        .filter(|&v| v > 0.0)
-        .fold(f32::INFINITY, f32::min);
-    let floor = if min_pos.is_finite() { min_pos } else { 1.0 };
-    w.mapv_inplace(|v| v.max(floor));
-    w
+    // The cube root of f32's smallest normal value: three factors multiply to a normal f32.
+    let floor = (f32::MIN_POSITIVE as f64).cbrt() * 2.0;
+    g.iter().map(|v| (v / max).max(floor) as f32).collect()
 }
 
-/// The blending weights of a window for `cfg`.
-pub fn window_weights(cfg: &SegmentConfig) -> Array3<f32> {
+/// Weight of each voxel along one axis of a window of `cfg.patch` voxels; the window's weight at
+/// `[z, y, x]` is `p[z] · p[y] · p[x]`.
+pub fn window_profile(cfg: &SegmentConfig) -> Vec<f32> {
     match cfg.blend {
-        Blend::Uniform => Array3::ones((cfg.patch, cfg.patch, cfg.patch)),
-        Blend::Gaussian => gaussian_importance(cfg.patch, 1.0 / 8.0),
+        Blend::Uniform => vec![1.0; cfg.patch],
+        Blend::Gaussian => gaussian_profile(cfg.patch, 1.0 / 8.0),
     }
 }
 
+/// Gaussian importance map of a `patch`³ window, `[z, y, x]` (nnU-Net's, σ = `sigma_scale ·
+/// patch`): the product of three [`gaussian_profile`]s, maximum 1, no voxel 0.
+pub fn gaussian_importance(patch: usize, sigma_scale: f64) -> Array3<f32> {
+    let g = gaussian_profile(patch, sigma_scale);
+    Array3::from_shape_fn((patch, patch, patch), |(z, y, x)| g[z] * g[y] * g[x])
+}
+
+/// The blending weights of a window for `cfg`, `[z, y, x]`.
+pub fn window_weights(cfg: &SegmentConfig) -> Array3<f32> {
+    let p = window_profile(cfg);
+    Array3::from_shape_fn((cfg.patch, cfg.patch, cfg.patch), |(z, y, x)| {
+        p[z] * p[y] * p[x]
+    })
+}
+
+/// Summed window weights at each voxel of an axis of `len` voxels covered by windows starting at
+/// `starts` with the per-axis `profile` (windows are cut at the end of the axis). The weights are
+/// separable, so a voxel's total weight over all windows is the product of its three axis sums.
+pub fn axis_weight_sums(len: usize, starts: &[usize], profile: &[f32]) -> Vec<f32> {
+    let mut sums = vec![0.0f32; len];
+    for &s in starts {
+        for (i, &w) in profile.iter().enumerate() {
+            if let Some(v) = sums.get_mut(s + i) {
+                *v += w;
+            }
+        }
+    }
+    sums
+}
+
 /// Something that turns normalised patches `[z, y, x]` (all of one size) into class
-/// probabilities `[C, z, y, x]`.
+/// probabilities `[C, z, y, x]` that sum to 1 over the classes at every voxel (class 0, the
+/// background, is not accumulated by [`segment_streaming`]: it is 1 − the sum of the others).
 pub trait PatchPredictor {
     /// Number of classes C, background included.
     fn num_classes(&self) -> usize;
@@ -253,23 +276,29 @@ pub fn window_count(shape_zyx: [usize; 3], cfg: &SegmentConfig) -> usize {
 
 /// Sliding-window segmentation of a tomogram of `shape_zyx`, streamed along z.
 ///
-/// * `read_slab(z0, nz)` returns tomogram slices `z0..z0 + nz` as `[nz, y, x]`.
-/// * `emit(z0, probs)` receives finished class probabilities `[C, nz, y, x]` for slices
-///   `z0..z0 + nz`; slabs come in z order, cover every slice once, and each voxel's
+/// * `read_band(z0, nz, y0, ny)` returns rows `y0..y0 + ny` of tomogram slices `z0..z0 + nz`
+///   as `[nz, ny, x]` (one band per row of windows).
+/// * `emit(z0, fg)` receives finished probabilities of the foreground classes 1..C, `[C − 1, nz,
+///   y, x]` for slices `z0..z0 + nz` (the background's is 1 − their sum; see
+///   [`argmax_labels_fg`]); slabs come in z order, cover every slice once, and each voxel's
 ///   probabilities are the weighted mean over the windows containing it.
 /// * `on_windows(n)` is called after each batch with the number of windows done in it.
+///
+/// Memory: one patch-sized band of input and C − 1 patch-thick slabs of sums (the weights are
+/// separable, so their per-voxel totals are three short per-axis vectors).
 ///
 /// `cfg` must be valid ([`SegmentConfig::validate`]).
 pub fn segment_streaming<E: From<NnError>>(
     shape_zyx: [usize; 3],
     cfg: &SegmentConfig,
     predictor: &mut dyn PatchPredictor,
-    read_slab: &mut dyn FnMut(usize, usize) -> Result<Array3<f32>, E>,
+    read_band: &mut dyn FnMut(usize, usize, usize, usize) -> Result<Array3<f32>, E>,
     emit: &mut dyn FnMut(usize, ArrayView4<f32>) -> Result<(), E>,
     on_windows: &mut dyn FnMut(u64),
 ) -> Result<(), E> {
     let [nz, ny, nx] = shape_zyx;
     let c = predictor.num_classes();
+    let fg = c.saturating_sub(1);
     let p = cfg.patch.max(1);
     let ext = [nz.min(p), ny.min(p), nx.min(p)];
     let zs = window_starts(nz, p, cfg.overlap);
@@ -277,74 +306,79 @@ pub fn segment_streaming<E: From<NnError>>(
     let xs = window_starts(nx, p, cfg.overlap);
     let weights = window_weights(cfg);
     let wcrop = weights.slice(s![..ext[0], ..ext[1], ..ext[2]]);
-    // Sums for slices z0 .. z0 + ext[0], where z0 is the current row's start.
-    let mut acc = Array4::<f32>::zeros((c, ext[0], ny, nx));
-    let mut wsum = Array3::<f32>::zeros((ext[0], ny, nx));
-    let corners: Vec<(usize, usize)> = ys
-        .iter()
-        .flat_map(|&y| xs.iter().map(move |&x| (y, x)))
-        .collect();
+    let profile = window_profile(cfg);
+    let wz = axis_weight_sums(nz, &zs, &profile);
+    let wy = axis_weight_sums(ny, &ys, &profile);
+    let wx = axis_weight_sums(nx, &xs, &profile);
+    // Sums of the foreground classes for slices z0 .. z0 + ext[0], z0 the current row's start.
+    let mut acc = Array4::<f32>::zeros((fg, ext[0], ny, nx));
     for (row, &z0) in zs.iter().enumerate() {
-        let slab = read_slab(z0, ext[0])?;
-        let slab_view = slab.view();
-        for chunk in corners.chunks(cfg.batch.max(1)) {
-            let patches: Vec<Array3<f32>> = chunk
-                .iter()
-                .map(|&(y0, x0)| {
-                    let corner = [0isize, y0 as isize, x0 as isize];
-                    let mut w = crop_padded(&slab_view, corner, [p, p, p], 0.0f32);
-                    normalize_patch(&mut w, inside_box(corner, [p, p, p], slab_view.shape()));
-                    w
-                })
-                .collect();
-            let probs = predict_batch(predictor, &patches, cfg.tta)?;
-            if probs.len() != chunk.len() {
-                return Err(NnError::Shape {
-                    shape: vec![chunk.len()],
-                    reason: format!(
-                        "the predictor returned {} outputs for {} patches",
-                        probs.len(),
-                        chunk.len()
-                    ),
-                }
-                .into());
-            }
-            for (&(y0, x0), pr) in chunk.iter().zip(probs) {
-                if pr.shape() != [c, p, p, p] {
+        for &y0 in &ys {
+            let band = read_band(z0, ext[0], y0, ext[1])?;
+            let band_view = band.view();
+            for chunk in xs.chunks(cfg.batch.max(1)) {
+                let patches: Vec<Array3<f32>> = chunk
+                    .iter()
+                    .map(|&x0| {
+                        let corner = [0isize, 0, x0 as isize];
+                        let mut w = crop_padded(&band_view, corner, [p, p, p], 0.0f32);
+                        normalize_patch(&mut w, inside_box(corner, [p, p, p], band_view.shape()));
+                        w
+                    })
+                    .collect();
+                let probs = predict_batch(predictor, &patches, cfg.tta)?;
+                drop(patches);
+                if probs.len() != chunk.len() {
                     return Err(NnError::Shape {
-                        shape: pr.shape().to_vec(),
-                        reason: format!("expected predictor output [{c}, {p}, {p}, {p}]"),
+                        shape: vec![chunk.len()],
+                        reason: format!(
+                            "the predictor returned {} outputs for {} patches",
+                            probs.len(),
+                            chunk.len()
+                        ),
                     }
                     .into());
                 }
-                let pr = pr.slice(s![.., ..ext[0], ..ext[1], ..ext[2]]);
-                let mut acc_win = acc.slice_mut(s![.., .., y0..y0 + ext[1], x0..x0 + ext[2]]);
-                for ci in 0..c {
-                    let mut a = acc_win.index_axis_mut(Axis(0), ci);
-                    ndarray::Zip::from(&mut a)
-                        .and(&pr.index_axis(Axis(0), ci))
-                        .and(&wcrop)
-                        .for_each(|a, &v, &w| *a += v * w);
+                for (&x0, pr) in chunk.iter().zip(probs) {
+                    if pr.shape() != [c, p, p, p] {
+                        return Err(NnError::Shape {
+                            shape: pr.shape().to_vec(),
+                            reason: format!("expected predictor output [{c}, {p}, {p}, {p}]"),
+                        }
+                        .into());
+                    }
+                    let pr = pr.slice(s![.., ..ext[0], ..ext[1], ..ext[2]]);
+                    let mut acc_win = acc.slice_mut(s![.., .., y0..y0 + ext[1], x0..x0 + ext[2]]);
+                    for ci in 0..fg {
+                        let mut a = acc_win.index_axis_mut(Axis(0), ci);
+                        ndarray::Zip::from(&mut a)
+                            .and(&pr.index_axis(Axis(0), ci + 1))
+                            .and(&wcrop)
+                            .for_each(|a, &v, &w| *a += v * w);
+                    }
                 }
-                let mut ws = wsum.slice_mut(s![.., y0..y0 + ext[1], x0..x0 + ext[2]]);
-                ws += &wcrop;
+                on_windows(chunk.len() as u64);
             }
-            on_windows(chunk.len() as u64);
         }
         // Slices z0 .. next start are finished; the last row finishes everything.
         let done = match zs.get(row + 1) {
             Some(&next) => next - z0,
             None => ext[0],
         };
-        // Divide in place and hand the finished slices over (no copy of the slab).
+        // Divide in place by the summed weights and hand the finished slices over (no copy).
         {
             let (mut finished, _) = acc.view_mut().split_at(Axis(1), done);
-            let wdone = wsum.slice(s![..done, .., ..]);
-            for ci in 0..c {
+            for ci in 0..fg {
                 let mut o = finished.index_axis_mut(Axis(0), ci);
-                ndarray::Zip::from(&mut o)
-                    .and(&wdone)
-                    .for_each(|o, &w| *o = if w > 0.0 { *o / w } else { 0.0 });
+                for (k, mut plane) in o.outer_iter_mut().enumerate() {
+                    let fz = wz[z0 + k];
+                    for (mut line, &fy) in plane.outer_iter_mut().zip(&wy) {
+                        for (v, &fx) in line.iter_mut().zip(&wx) {
+                            let w = fz * fy * fx;
+                            *v = if w > 0.0 { *v / w } else { 0.0 };
+                        }
+                    }
+                }
             }
         }
         emit(z0, acc.slice(s![.., ..done, .., ..]))?;
@@ -356,18 +390,14 @@ pub fn segment_streaming<E: From<NnError>>(
             front
                 .index_axis_mut(Axis(1), k)
                 .assign(&back.index_axis(Axis(1), 0));
-            let (mut wfront, wback) = wsum.view_mut().split_at(Axis(0), k + done);
-            wfront
-                .index_axis_mut(Axis(0), k)
-                .assign(&wback.index_axis(Axis(0), 0));
         }
         acc.slice_mut(s![.., keep.., .., ..]).fill(0.0);
-        wsum.slice_mut(s![keep.., .., ..]).fill(0.0);
     }
     Ok(())
 }
 
-/// Segments an in-memory tomogram `[z, y, x]`: class probabilities `[C, z, y, x]`.
+/// Segments an in-memory tomogram `[z, y, x]`: class probabilities `[C, z, y, x]`, background
+/// (class 0) included.
 pub fn segment_volume(
     tomogram: &ArrayView3<f32>,
     cfg: &SegmentConfig,
@@ -380,10 +410,17 @@ pub fn segment_volume(
         shape,
         cfg,
         predictor,
-        &mut |z0, nz| Ok(tomogram.slice(s![z0..z0 + nz, .., ..]).to_owned()),
-        &mut |z0, probs| {
-            let nz = probs.shape()[1];
-            out.slice_mut(s![.., z0..z0 + nz, .., ..]).assign(&probs);
+        &mut |z0, nz, y0, ny| Ok(tomogram.slice(s![z0..z0 + nz, y0..y0 + ny, ..]).to_owned()),
+        &mut |z0, fg| {
+            let nz = fg.shape()[1];
+            let mut block = out.slice_mut(s![.., z0..z0 + nz, .., ..]);
+            let (mut bg, mut rest) = block.view_mut().split_at(Axis(0), 1);
+            rest.assign(&fg);
+            let mut bg = bg.index_axis_mut(Axis(0), 0);
+            bg.fill(1.0);
+            for k in 0..fg.shape()[0] {
+                bg -= &fg.index_axis(Axis(0), k);
+            }
             Ok(())
         },
         &mut |_| {},
@@ -407,6 +444,35 @@ pub fn argmax_labels(probs: &ArrayView4<f32>) -> Array3<u8> {
                     *l = ci as u8;
                 }
             });
+    }
+    label
+}
+
+/// The most probable class of each voxel, `[z, y, x]`, from the foreground probabilities
+/// `[C − 1, z, y, x]` of classes 1..C (the background's is 1 − their sum); ties go to the lower
+/// label. Works one z-slice at a time (memory: one slice of f32 besides the labels).
+pub fn argmax_labels_fg(fg: &ArrayView4<f32>) -> Array3<u8> {
+    let sh = fg.shape();
+    let mut label = Array3::<u8>::zeros((sh[1], sh[2], sh[3]));
+    let mut best = ndarray::Array2::<f32>::zeros((sh[2], sh[3]));
+    let mut bg = ndarray::Array2::<f32>::zeros((sh[2], sh[3]));
+    for (z, mut lz) in label.outer_iter_mut().enumerate() {
+        bg.fill(1.0);
+        for k in 0..sh[0] {
+            bg -= &fg.slice(s![k, z, .., ..]);
+        }
+        best.assign(&bg);
+        for k in 0..sh[0] {
+            ndarray::Zip::from(&mut best)
+                .and(&mut lz)
+                .and(&fg.slice(s![k, z, .., ..]))
+                .for_each(|b, l, &v| {
+                    if v > *b {
+                        *b = v;
+                        *l = (k + 1) as u8;
+                    }
+                });
+        }
     }
     label
 }
@@ -490,15 +556,19 @@ mod tests {
                 for (i, v) in out.index_axis(Axis(0), 1).iter().enumerate() {
                     assert!((v - 0.75).abs() < 1e-5, "voxel {i}: {v}");
                 }
+                for (i, v) in out.index_axis(Axis(0), 0).iter().enumerate() {
+                    assert!((v - 0.25).abs() < 1e-5, "background voxel {i}: {v}");
+                }
             }
         }
     }
 
-    /// Gives the k-th window it sees the constant value k.
+    /// Gives the k-th window it sees the value k for class 1 (and 1 − k for the background, so
+    /// that the two sum to 1).
     struct WindowIndex(f32);
     impl PatchPredictor for WindowIndex {
         fn num_classes(&self) -> usize {
-            1
+            2
         }
         fn predict(&mut self, patches: &[Array3<f32>]) -> Result<Vec<Array4<f32>>, NnError> {
             Ok(patches
@@ -506,7 +576,17 @@ mod tests {
                 .map(|p| {
                     let v = self.0;
                     self.0 += 1.0;
-                    p.mapv(|_| v).insert_axis(Axis(0))
+                    let s = p.shape();
+                    Array4::from_shape_fn(
+                        (2, s[0], s[1], s[2]),
+                        |(c, _, _, _)| {
+                            if c == 1 {
+                                v
+                            } else {
+                                1.0 - v
+                            }
+                        },
+                    )
                 })
                 .collect())
         }
@@ -550,7 +630,7 @@ mod tests {
                 }
             }
             for ((i, v), (n, d)) in out
-                .index_axis(Axis(0), 0)
+                .index_axis(Axis(0), 1)
                 .indexed_iter()
                 .zip(num.iter().zip(den.iter()))
             {
@@ -579,9 +659,9 @@ mod tests {
             [50, 20, 20],
             &cfg,
             &mut Constant(vec![1.0]),
-            &mut |z0, nz| {
-                assert!(z0 + nz <= 50);
-                Ok(Array3::zeros((nz, 20, 20)))
+            &mut |z0, nz, y0, ny| {
+                assert!(z0 + nz <= 50 && y0 + ny <= 20);
+                Ok(Array3::zeros((nz, ny, 20)))
             },
             &mut |z0, p| {
                 assert_eq!(z0, next);
@@ -593,6 +673,68 @@ mod tests {
         .unwrap();
         assert_eq!(next, 50);
         assert_eq!(windows as usize, window_count([50, 20, 20], &cfg));
+    }
+
+    #[test]
+    fn foreground_argmax_agrees_with_full_argmax() {
+        // Random probabilities over 4 classes (normalised), some voxels with background highest.
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32) / (1u64 << 31) as f32
+        };
+        let mut p = Array4::<f32>::from_shape_fn((4, 3, 5, 7), |_| next());
+        for z in 0..3 {
+            for y in 0..5 {
+                for x in 0..7 {
+                    let sum: f32 = (0..4).map(|c| p[[c, z, y, x]]).sum();
+                    for c in 0..4 {
+                        p[[c, z, y, x]] /= sum;
+                    }
+                }
+            }
+        }
+        let full = argmax_labels(&p.view());
+        let fg = argmax_labels_fg(&p.slice(s![1.., .., .., ..]));
+        assert_eq!(full, fg);
+        assert!(full.iter().any(|&l| l == 0) && full.iter().any(|&l| l == 3));
+    }
+
+    #[test]
+    fn separable_weight_sums_match_window_sums() {
+        for blend in [Blend::Uniform, Blend::Gaussian] {
+            let cfg = SegmentConfig {
+                patch: 12,
+                overlap: 5,
+                blend,
+                tta: false,
+                batch: 1,
+            };
+            let prof = window_profile(&cfg);
+            let w = window_weights(&cfg);
+            let (lz, ly) = (30usize, 9usize);
+            let zs = window_starts(lz, 12, 5);
+            let ys = window_starts(ly, 12, 5);
+            let sz = axis_weight_sums(lz, &zs, &prof);
+            let sy = axis_weight_sums(ly, &ys, &prof);
+            // Brute force over a z-y plane at x = 3 (one window along x of length 12).
+            for z in 0..lz {
+                for y in 0..ly {
+                    let mut total = 0.0f64;
+                    for &z0 in &zs {
+                        for &y0 in &ys {
+                            if (z0..z0 + 12).contains(&z) && (y0..y0 + 12).contains(&y) {
+                                total += w[[z - z0, y - y0, 3]] as f64;
+                            }
+                        }
+                    }
+                    let sep = (sz[z] * sy[y] * prof[3]) as f64;
+                    assert!((sep - total).abs() < 1e-5 * total.max(1.0), "{z} {y}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use capsid_core::ClassTable;
 use capsid_io::mrc::{self, LabelMode, MrcMode, MrcWriter, WriteOptions};
 use capsid_nn::model::load_model_folder;
 use capsid_nn::segment::{
-    argmax_labels, segment_streaming, window_count, Blend, NetPredictor, SegmentConfig,
+    argmax_labels_fg, segment_streaming, window_count, Blend, NetPredictor, SegmentConfig,
 };
 use capsid_nn::train::{load_run_config, RunLayout};
 use ndarray::Axis;
@@ -80,6 +80,7 @@ pub enum ProbsArg {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::purge_freed_memory_at_once();
     if let Some(n) = args.threads {
         capsid_nn::set_threads(n)?;
     }
@@ -233,15 +234,15 @@ fn segment_one(
         shape,
         cfg,
         predictor,
-        &mut |z0, nz| Ok(mrc::read_slab(tomo, z0, nz)?.data),
-        &mut |_z0, probs| {
-            let labels = argmax_labels(&probs);
+        &mut |z0, nz, y0, ny| Ok(mrc::read_block(tomo, z0, nz, y0, ny)?.data),
+        &mut |_z0, fg| {
+            let labels = argmax_labels_fg(&fg);
             for &l in labels.iter() {
                 counts[l as usize] += 1;
             }
             label_writer.write_label_slab(&labels)?;
             for (k, w) in prob_writers.iter_mut().enumerate() {
-                w.write_slab(&probs.index_axis(Axis(0), k + 1))?;
+                w.write_slab(&fg.index_axis(Axis(0), k))?;
             }
             Ok(())
         },
