@@ -42,7 +42,8 @@ pub struct SegmentConfig {
     pub blend: Blend,
     /// Test-time augmentation: average over the 8 mirror images (flips along z, y, x).
     pub tta: bool,
-    /// Windows per forward pass. Default 1 (lowest memory; on CPU not slower than 4).
+    /// Windows per forward pass (at most one line of windows along x). Default 1 (lowest memory;
+    /// on CPU not slower than 4).
     pub batch: usize,
 }
 
