@@ -127,16 +127,18 @@ pub fn window_profile(cfg: &SegmentConfig) -> Vec<f32> {
 /// Gaussian importance map of a `patch`³ window, `[z, y, x]` (nnU-Net's, σ = `sigma_scale ·
 /// patch`): the product of three [`gaussian_profile`]s, maximum 1, no voxel 0.
 pub fn gaussian_importance(patch: usize, sigma_scale: f64) -> Array3<f32> {
-    let g = gaussian_profile(patch, sigma_scale);
-    Array3::from_shape_fn((patch, patch, patch), |(z, y, x)| g[z] * g[y] * g[x])
+    separable_cube(&gaussian_profile(patch, sigma_scale))
 }
 
 /// The blending weights of a window for `cfg`, `[z, y, x]`.
 pub fn window_weights(cfg: &SegmentConfig) -> Array3<f32> {
-    let p = window_profile(cfg);
-    Array3::from_shape_fn((cfg.patch, cfg.patch, cfg.patch), |(z, y, x)| {
-        p[z] * p[y] * p[x]
-    })
+    separable_cube(&window_profile(cfg))
+}
+
+/// The cube `[z, y, x] ↦ p[z] · p[y] · p[x]` of a per-axis profile.
+fn separable_cube(p: &[f32]) -> Array3<f32> {
+    let n = p.len();
+    Array3::from_shape_fn((n, n, n), |(z, y, x)| p[z] * p[y] * p[x])
 }
 
 /// Summed window weights at each voxel of an axis of `len` voxels covered by windows starting at

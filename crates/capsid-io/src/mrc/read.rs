@@ -376,27 +376,25 @@ pub fn read_block_with(
     opts: ReadOptions,
 ) -> Result<Volume<f32>, IoError> {
     let (file, comp) = open(path)?;
+    // Checks `start .. start + len` against an axis of `n` `unit`; `what` ("slab z", "rows y")
+    // and `verb` ("is", "are") word the error.
+    let check_span = |start: usize, len: usize, n: usize, [what, verb, unit]: [&str; 3]| {
+        if len == 0 || start.checked_add(len).is_none_or(|end| end > n) {
+            return Err(IoError::format(
+                path,
+                format!(
+                    "{what} {start}..{} {verb} outside the volume's {n} {unit}",
+                    start.saturating_add(len)
+                ),
+            ));
+        }
+        Ok(())
+    };
     let check_range = |h: &MrcHeader| -> Result<usize, IoError> {
         let [nz, ny, _] = h.shape_zyx();
-        if z_len == 0 || z_start.checked_add(z_len).is_none_or(|end| end > nz) {
-            return Err(IoError::format(
-                path,
-                format!(
-                    "slab z {z_start}..{} is outside the volume's {nz} sections",
-                    z_start.saturating_add(z_len)
-                ),
-            ));
-        }
+        check_span(z_start, z_len, nz, ["slab z", "is", "sections"])?;
         let y_len = y_len.unwrap_or(ny.saturating_sub(y_start));
-        if y_len == 0 || y_start.checked_add(y_len).is_none_or(|end| end > ny) {
-            return Err(IoError::format(
-                path,
-                format!(
-                    "rows y {y_start}..{} are outside the volume's {ny} rows",
-                    y_start.saturating_add(y_len)
-                ),
-            ));
-        }
+        check_span(y_start, y_len, ny, ["rows y", "are", "rows"])?;
         Ok(y_len)
     };
     let cut_rows = |slab: Array3<f32>, y_len: usize| -> Array3<f32> {
