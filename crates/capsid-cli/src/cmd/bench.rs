@@ -47,6 +47,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::keep_freed_memory();
     capsid_nn::set_threads(args.threads)?;
     let device = capsid_nn::parse_device(&args.device)?;
     let spec = BenchSpec {

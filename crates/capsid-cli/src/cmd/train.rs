@@ -114,6 +114,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::keep_freed_memory();
     if let Some(n) = args.threads {
         capsid_nn::set_threads(n)?;
     }
