@@ -78,7 +78,7 @@ pub fn fast_conv_enabled() -> bool {
 }
 
 /// True when `x` lives on the flex device (autodiff or not) and holds `f32`.
-fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
+pub(crate) fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
     if x.dtype() != DType::F32 {
         return false;
     }
