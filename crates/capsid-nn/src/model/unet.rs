@@ -11,10 +11,35 @@ use super::init::{conv3d, ConvSpec, InitRng};
 use super::ops::{max_pool3d_2, pad_end_1, upsample_nearest2};
 use burn::module::Module;
 use burn::nn::conv::Conv3d;
+use burn::nn::PaddingConfig3d;
 use burn::tensor::activation::relu;
-use burn::tensor::ops::ConvTransposeOptions;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+/// `run(layers, cat([a, b], 1))` where the first layer's convolution skips the concatenation:
+/// with capsid's CPU convolutions it is split along its input channels,
+/// `conv(a, W[:, ..C_a]) + conv(b, W[:, C_a..]) + bias` (the same sum, in a different order), so
+/// the concatenated tensor (and its gradient's split) is never built.
+fn run_after_cat(layers: &[Conv3d], a: Tensor<5>, b: Tensor<5>) -> Tensor<5> {
+    let first = &layers[0];
+    let x = match first.padding {
+        PaddingConfig3d::Explicit(pz, py, px)
+            if first.groups == 1 && fastconv::fast_conv_enabled() && fastconv::on_flex_f32(&a) =>
+        {
+            let ca = a.dims()[1];
+            let cb = b.dims()[1];
+            let w = first.weight.val();
+            let options = || ConvOptions::new(first.stride, [pz, py, px], first.dilation, 1);
+            let bias = first.bias.as_ref().map(|b| b.val());
+            let ya = fastconv::fast_conv3d(a, w.clone().narrow(1, 0, ca), bias, options());
+            let yb = fastconv::fast_conv3d(b, w.narrow(1, ca, cb), None, options());
+            relu(ya + yb)
+        }
+        _ => relu(fastconv::conv3d(first, Tensor::cat(vec![a, b], 1))),
+    };
+    run(&layers[1..], x)
+}
 
 /// The decoder's up-step `conv(pad_end_1(upsample_nearest2(x)))` for a 2×2×2 convolution
 /// `conv` (stride 1, no padding), `x` `[B, C_in, z, y, x]` → `[B, C_out, 2z, 2y, 2x]`.
@@ -129,9 +154,9 @@ impl UNet3d {
         let m = run(&self.enc2, max_pool3d_2(h.clone()));
         let x = run(&self.bottleneck, max_pool3d_2(m.clone()));
         let x = relu(upsample_conv(&self.up1, x));
-        let x = run(&self.dec1, Tensor::cat(vec![x, m], 1));
+        let x = run_after_cat(&self.dec1, x, m);
         let x = relu(upsample_conv(&self.up2, x));
-        let x = run(&self.dec2, Tensor::cat(vec![x, h], 1));
+        let x = run_after_cat(&self.dec2, x, h);
         fastconv::conv3d(&self.out, x)
     }
 }
@@ -153,6 +178,46 @@ mod tests {
             .zip(b)
             .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()))
             / scale
+    }
+
+    #[test]
+    fn split_convolution_equals_convolution_of_the_concatenation() {
+        let device = Device::flex().autodiff();
+        let mut init = InitRng::new(6);
+        let layers = vec![
+            conv3d(ConvSpec::same(5, 4, 3), &mut init, &device),
+            conv3d(ConvSpec::same(4, 3, 3), &mut init, &device),
+        ];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut random = |shape: [usize; 5]| {
+            let v: Vec<f32> = (0..shape.iter().product::<usize>())
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect();
+            Tensor::<5>::from_data(TensorData::new(v, shape), &device)
+        };
+        let (av, bv) = (random([2, 3, 5, 4, 6]), random([2, 2, 5, 4, 6]));
+        let p = random([2, 3, 5, 4, 6]);
+        let run_with = |f: &dyn Fn(Tensor<5>, Tensor<5>) -> Tensor<5>| {
+            let (a, b) = (av.clone().require_grad(), bv.clone().require_grad());
+            let y = f(a.clone(), b.clone());
+            let grads = (y.clone() * p.clone()).sum().backward();
+            [
+                values(y),
+                values(a.grad(&grads).unwrap()),
+                values(b.grad(&grads).unwrap()),
+                values(layers[0].weight.grad(&grads).unwrap()),
+                values(layers[0].bias.as_ref().unwrap().grad(&grads).unwrap()),
+            ]
+        };
+        let split = run_with(&|a, b| run_after_cat(&layers, a, b));
+        let plain = run_with(&|a, b| run(&layers, Tensor::cat(vec![a, b], 1)));
+        for (name, (s, c)) in ["value", "da", "db", "dw", "dbias"]
+            .iter()
+            .zip(split.iter().zip(&plain))
+        {
+            let d = max_rel_diff(s, c);
+            assert!(d < 1e-5, "{name}: max relative difference {d}");
+        }
     }
 
     #[test]
