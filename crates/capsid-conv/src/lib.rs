@@ -18,6 +18,7 @@
 mod fast;
 mod im2col;
 pub mod naive;
+pub mod pool;
 mod winograd;
 
 /// Geometry of one 3D convolution; tensors are contiguous row-major NCDHW ([batch, channels, z, y, x],

@@ -149,6 +149,14 @@ pub fn fast_conv3d(
     ))
 }
 
+/// 2×2×2 max-pooling with stride 2 on tensors (the flex device only; see
+/// [`FastConvBackend::fast_max_pool3d_2`]).
+pub fn fast_max_pool3d_2(x: Tensor<5>) -> Tensor<5> {
+    Tensor::from_dispatch(<Dispatch as FastConvBackend>::fast_max_pool3d_2(
+        x.into_dispatch(),
+    ))
+}
+
 /// The fast transposed 3D convolution on tensors (the flex device only). Same contract as
 /// `burn::tensor::module::conv_transpose3d`.
 pub fn fast_conv_transpose3d(
@@ -275,6 +283,22 @@ pub trait FastConvBackend: Backend {
         output_grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         <Self as ModuleOps<Self>>::conv_transpose3d_bias_backward(x, bias, output_grad)
+    }
+
+    /// 2×2×2 max-pooling with stride 2 of `[B, C, z, y, x]` (sizes halved, rounded down). Only
+    /// flex (and autodiff over it) implement it; callers check [`on_flex_f32`] first.
+    fn fast_max_pool3d_2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let _ = x;
+        unreachable!("fast_max_pool3d_2 runs on the flex backend only")
+    }
+
+    /// Gradient of [`FastConvBackend::fast_max_pool3d_2`] with respect to its input `x`.
+    fn fast_max_pool3d_2_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let _ = (x, output_grad);
+        unreachable!("fast_max_pool3d_2 runs on the flex backend only")
     }
 }
 
@@ -589,6 +613,25 @@ impl FastConvBackend for Flex {
         // Same reduction as for a convolution: the sum of the output gradient per channel.
         Self::fast_conv3d_bias_backward(x, bias, output_grad)
     }
+
+    fn fast_max_pool3d_2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [b, c, d, h, w] = dims5(&x).expect("max-pool of a 5D tensor");
+        let xs = contiguous_f32(&x).expect("max-pool of an f32 tensor");
+        let y = capsid_conv::pool::max_pool3d_2_forward([d, h, w], values(&xs));
+        let [od, oh, ow] = capsid_conv::pool::max_pool3d_2_out([d, h, w]);
+        flex_from_vec(y, vec![b, c, od, oh, ow])
+    }
+
+    fn fast_max_pool3d_2_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let [b, c, d, h, w] = dims5(&x).expect("max-pool of a 5D tensor");
+        let xs = contiguous_f32(&x).expect("max-pool of an f32 tensor");
+        let gs = contiguous_f32(&output_grad).expect("max-pool gradient in f32");
+        let dx = capsid_conv::pool::max_pool3d_2_backward([d, h, w], values(&xs), values(&gs));
+        flex_from_vec(dx, vec![b, c, d, h, w])
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -660,6 +703,28 @@ fn conv_transpose3d_grads<B: FastConvBackend>(
             id,
             B::fast_conv_transpose3d_x_backward(x, weight, grad, options),
         );
+    }
+}
+
+/// Backward step of the 2×2×2 max-pool (parent x; state: x's checkpoint).
+#[derive(Debug)]
+struct FastMaxPool3d2;
+
+impl<B: FastConvBackend> Backward<B, 1> for FastMaxPool3d2 {
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [parent] = ops.parents.map(|p| p.map(|n| n.id));
+        if let Some(id) = parent {
+            let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
+            grads.register::<B>(id, B::fast_max_pool3d_2_backward(x, grad));
+        }
     }
 }
 
@@ -884,6 +949,21 @@ impl<B: FastConvBackend, C: CheckpointStrategy> FastConvBackend for Autodiff<B, 
                     options,
                 )),
             },
+        }
+    }
+
+    fn fast_max_pool3d_2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match FastMaxPool3d2
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                let out = B::fast_max_pool3d_2(x.into_primitive());
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_max_pool3d_2(x.into_primitive())),
         }
     }
 }

@@ -10,7 +10,18 @@ use burn::tensor::Tensor;
 /// Runs as a 2D max-pool over `[B, C·D, H, W]` followed by the maximum of each pair of
 /// consecutive depth slices; with the flex backend this is several times faster (backward
 /// especially) than a 3D pool built from reshapes and `max_dim`.
+///
+/// With capsid's CPU kernels on (flex, `f32`) it runs as one pass over the input instead
+/// ([`super::fastconv::fast_max_pool3d_2`], ≈ 8× faster forward).
 pub fn max_pool3d_2(x: Tensor<5>) -> Tensor<5> {
+    if super::fastconv::fast_conv_enabled() && super::fastconv::on_flex_f32(&x) {
+        return super::fastconv::fast_max_pool3d_2(x);
+    }
+    max_pool3d_2_burn(x)
+}
+
+/// [`max_pool3d_2`] from Burn operations (any backend).
+fn max_pool3d_2_burn(x: Tensor<5>) -> Tensor<5> {
     let [b, c, d, h, w] = x.dims();
     let (d2, h2, w2) = (d / 2, h / 2, w / 2);
     let pooled = max_pool2d(x.reshape([b, c * d, h, w]), MaxPoolOptions::new([2, 2]));
@@ -92,6 +103,28 @@ mod tests {
         let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1013) as f32 - 500.0).collect();
         let got = values(max_pool3d_2(vol(v.clone(), shape)));
         assert_eq!(got, max_pool_reference(&v, shape));
+    }
+
+    #[test]
+    fn fast_max_pool_value_and_gradient_match_burn_ops() {
+        let device = Device::flex().autodiff();
+        let shape = [2, 3, 4, 6, 8];
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1013) as f32 - 500.0).collect();
+        let p: Vec<f32> = (0..n / 8).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+        let run = |pool: fn(Tensor<5>) -> Tensor<5>| {
+            let x =
+                Tensor::<5>::from_data(TensorData::new(v.clone(), shape), &device).require_grad();
+            let y = pool(x.clone());
+            let w = Tensor::<5>::from_data(TensorData::new(p.clone(), y.dims()), &device);
+            let grads = (y.clone() * w).sum().backward();
+            (values(y), values(x.grad(&grads).unwrap()))
+        };
+        let (fast_y, fast_dx) = run(max_pool3d_2);
+        let (burn_y, burn_dx) = run(max_pool3d_2_burn);
+        assert_eq!(fast_y, burn_y);
+        assert_eq!(fast_dx, burn_dx);
+        assert!(fast_dx.iter().any(|g| *g != 0.0));
     }
 
     #[test]

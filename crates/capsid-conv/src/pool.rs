@@ -1,0 +1,144 @@
+//! 2×2×2 max-pooling with stride 2 (floor: a trailing odd voxel along an axis is dropped, as in
+//! PyTorch's `MaxPool3d(2)`) and its gradient, on contiguous `[planes, z, y, x]` f32 slices
+//! (planes = batch · channels).
+
+use rayon::prelude::*;
+
+/// Output size (z, y, x) of the pool: each input size halved, rounded down.
+pub fn max_pool3d_2_out(in_dhw: [usize; 3]) -> [usize; 3] {
+    in_dhw.map(|n| n / 2)
+}
+
+/// Index (within one input plane) of the maximum of the 2×2×2 block under output voxel
+/// `(z, y, x)`; the first in (z, y, x) order among equal values. NaN wins over numbers.
+#[inline(always)]
+fn argmax_block(plane: &[f32], [_, h, w]: [usize; 3], z: usize, y: usize, x: usize) -> usize {
+    let mut best = (2 * z * h + 2 * y) * w + 2 * x;
+    let mut m = plane[best];
+    for dz in 0..2 {
+        for dy in 0..2 {
+            let row = ((2 * z + dz) * h + 2 * y + dy) * w + 2 * x;
+            for i in [row, row + 1] {
+                let v = plane[i];
+                if v > m || (v.is_nan() && !m.is_nan()) {
+                    m = v;
+                    best = i;
+                }
+            }
+        }
+    }
+    best
+}
+
+/// Max-pool of `x` `[planes, in_dhw]`, `[planes, in_dhw / 2]`.
+///
+/// # Panics
+/// If `x.len()` is not a multiple of the plane size.
+pub fn max_pool3d_2_forward(in_dhw: [usize; 3], x: &[f32]) -> Vec<f32> {
+    let in_len: usize = in_dhw.iter().product();
+    let [od, oh, ow] = max_pool3d_2_out(in_dhw);
+    let out_len = od * oh * ow;
+    assert!(
+        in_len > 0 && x.len() % in_len == 0,
+        "max_pool3d_2: input length"
+    );
+    let planes = x.len() / in_len;
+    let mut y = vec![0.0f32; planes * out_len];
+    if out_len == 0 {
+        return y;
+    }
+    y.par_chunks_mut(out_len)
+        .zip(x.par_chunks(in_len))
+        .for_each(|(out, plane)| {
+            for z in 0..od {
+                for yy in 0..oh {
+                    let dst = &mut out[(z * oh + yy) * ow..][..ow];
+                    for (xx, v) in dst.iter_mut().enumerate() {
+                        *v = plane[argmax_block(plane, in_dhw, z, yy, xx)];
+                    }
+                }
+            }
+        });
+    y
+}
+
+/// Gradient of the max-pool: `dy` `[planes, in_dhw / 2]` routed to the maximum of each block of
+/// `x` `[planes, in_dhw]`; zero elsewhere.
+///
+/// # Panics
+/// If the lengths do not match.
+pub fn max_pool3d_2_backward(in_dhw: [usize; 3], x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let in_len: usize = in_dhw.iter().product();
+    let [od, oh, ow] = max_pool3d_2_out(in_dhw);
+    let out_len = od * oh * ow;
+    assert!(
+        in_len > 0 && x.len() % in_len == 0,
+        "max_pool3d_2: input length"
+    );
+    let planes = x.len() / in_len;
+    assert_eq!(dy.len(), planes * out_len, "max_pool3d_2: gradient length");
+    let mut dx = vec![0.0f32; x.len()];
+    if out_len == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(in_len)
+        .zip(x.par_chunks(in_len).zip(dy.par_chunks(out_len)))
+        .for_each(|(grad, (plane, g))| {
+            for z in 0..od {
+                for yy in 0..oh {
+                    for xx in 0..ow {
+                        let i = argmax_block(plane, in_dhw, z, yy, xx);
+                        grad[i] = g[(z * oh + yy) * ow + xx];
+                    }
+                }
+            }
+        });
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_odd_sizes_and_routes_gradients_to_the_maxima() {
+        // 2 planes of 5×4×7: output 2×2×3; the trailing z slice and x column are dropped.
+        let dhw = [5, 4, 7];
+        let n: usize = dhw.iter().product();
+        let x: Vec<f32> = (0..2 * n)
+            .map(|i| ((i * 7919) % 1009) as f32 - 500.0)
+            .collect();
+        let y = max_pool3d_2_forward(dhw, &x);
+        assert_eq!(y.len(), 2 * 12);
+        let dy: Vec<f32> = (0..24).map(|i| i as f32 + 1.0).collect();
+        let dx = max_pool3d_2_backward(dhw, &x, &dy);
+        for p in 0..2 {
+            for z in 0..2 {
+                for yy in 0..2 {
+                    for xx in 0..3 {
+                        let mut best = (f32::NEG_INFINITY, 0);
+                        for dz in 0..2 {
+                            for dyy in 0..2 {
+                                for dxx in 0..2 {
+                                    let i = p * n
+                                        + ((2 * z + dz) * 4 + 2 * yy + dyy) * 7
+                                        + 2 * xx
+                                        + dxx;
+                                    if x[i] > best.0 {
+                                        best = (x[i], i);
+                                    }
+                                }
+                            }
+                        }
+                        let o = p * 12 + (z * 2 + yy) * 3 + xx;
+                        assert_eq!(y[o], best.0);
+                        assert_eq!(dx[best.1], dy[o]);
+                    }
+                }
+            }
+        }
+        // Every gradient value lands exactly once; the rest of dx is zero.
+        assert_eq!(dx.iter().filter(|v| **v != 0.0).count(), 24);
+        assert_eq!(dx.iter().sum::<f32>(), dy.iter().sum::<f32>());
+    }
+}
