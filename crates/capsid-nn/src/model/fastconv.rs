@@ -112,6 +112,27 @@ pub fn conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
     )
 }
 
+/// `conv(cat([a, b], 1))` (`a`, `b` `[B, C_a | C_b, z, y, x]`) without building the
+/// concatenation: with the fast kernels the convolution is split along its input channels,
+/// `conv(a, W[:, ..C_a]) + conv(b, W[:, C_a..]) + bias` (the same sum in another order), so
+/// neither the concatenated tensor nor the split of its gradient is ever made. Elsewhere it
+/// runs as written.
+pub fn conv3d_of_cat(conv: &Conv3d, a: Tensor<5>, b: Tensor<5>) -> Tensor<5> {
+    match conv.padding {
+        PaddingConfig3d::Explicit(pz, py, px)
+            if conv.groups == 1 && fast_conv_enabled() && on_flex_f32(&a) =>
+        {
+            let (ca, cb) = (a.dims()[1], b.dims()[1]);
+            let w = conv.weight.val();
+            let options = || ConvOptions::new(conv.stride, [pz, py, px], conv.dilation, 1);
+            let bias = conv.bias.as_ref().map(|b| b.val());
+            let ya = fast_conv3d(a, w.clone().narrow(1, 0, ca), bias, options());
+            ya + fast_conv3d(b, w.narrow(1, ca, cb), None, options())
+        }
+        _ => conv3d(conv, Tensor::cat(vec![a, b], 1)),
+    }
+}
+
 /// Forward pass of the transposed convolution `conv` on `x` `[B, C_in, z, y, x]`: the fast
 /// kernels on flex `f32` tensors, `conv.forward(x)` otherwise. Same result as `conv.forward`.
 pub fn conv_transpose3d(conv: &ConvTranspose3d, x: Tensor<5>) -> Tensor<5> {

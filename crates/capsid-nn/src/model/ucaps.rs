@@ -297,10 +297,8 @@ impl UCaps3d {
             let up = fastconv::conv_transpose3d(&self.ups[j], y);
             if j + 1 < levels {
                 let skip = flatten_caps(skips[2 * (levels - 1 - j) - 1].clone());
-                let cat = Tensor::cat(vec![up, skip], 1);
-                y = relu(
-                    self.decoder_norms[j].forward(fastconv::conv3d(&self.decoder_convs[j], cat)),
-                );
+                let conv = fastconv::conv3d_of_cat(&self.decoder_convs[j], up, skip);
+                y = relu(self.decoder_norms[j].forward(conv));
             } else {
                 y = Tensor::cat(vec![up, flatten_caps(primary.clone())], 1);
             }

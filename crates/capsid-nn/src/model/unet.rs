@@ -11,33 +11,15 @@ use super::init::{conv3d, ConvSpec, InitRng};
 use super::ops::{max_pool3d_2, pad_end_1, upsample_nearest2};
 use burn::module::Module;
 use burn::nn::conv::Conv3d;
-use burn::nn::PaddingConfig3d;
 use burn::tensor::activation::relu;
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-/// `run(layers, cat([a, b], 1))` where the first layer's convolution skips the concatenation:
-/// with capsid's CPU convolutions it is split along its input channels,
-/// `conv(a, W[:, ..C_a]) + conv(b, W[:, C_a..]) + bias` (the same sum, in a different order), so
-/// the concatenated tensor (and its gradient's split) is never built.
+/// `run(layers, cat([a, b], 1))` with the first convolution applied without building the
+/// concatenation ([`fastconv::conv3d_of_cat`]).
 fn run_after_cat(layers: &[Conv3d], a: Tensor<5>, b: Tensor<5>) -> Tensor<5> {
-    let first = &layers[0];
-    let x = match first.padding {
-        PaddingConfig3d::Explicit(pz, py, px)
-            if first.groups == 1 && fastconv::fast_conv_enabled() && fastconv::on_flex_f32(&a) =>
-        {
-            let ca = a.dims()[1];
-            let cb = b.dims()[1];
-            let w = first.weight.val();
-            let options = || ConvOptions::new(first.stride, [pz, py, px], first.dilation, 1);
-            let bias = first.bias.as_ref().map(|b| b.val());
-            let ya = fastconv::fast_conv3d(a, w.clone().narrow(1, 0, ca), bias, options());
-            let yb = fastconv::fast_conv3d(b, w.narrow(1, ca, cb), None, options());
-            relu(ya + yb)
-        }
-        _ => relu(fastconv::conv3d(first, Tensor::cat(vec![a, b], 1))),
-    };
+    let x = relu(fastconv::conv3d_of_cat(&layers[0], a, b));
     run(&layers[1..], x)
 }
 
