@@ -10,7 +10,7 @@ pub fn max_pool3d_2_out(in_dhw: [usize; 3]) -> [usize; 3] {
 }
 
 /// Index (within one input plane) of the maximum of the 2×2×2 block under output voxel
-/// `(z, y, x)`; the first in (z, y, x) order among equal values. NaN wins over numbers.
+/// `(z, y, x)`; the first in (z, y, x) order among equal values (NaN inputs: unspecified).
 #[inline(always)]
 fn argmax_block(plane: &[f32], [_, h, w]: [usize; 3], z: usize, y: usize, x: usize) -> usize {
     let mut best = (2 * z * h + 2 * y) * w + 2 * x;
@@ -19,15 +19,28 @@ fn argmax_block(plane: &[f32], [_, h, w]: [usize; 3], z: usize, y: usize, x: usi
         for dy in 0..2 {
             let row = ((2 * z + dz) * h + 2 * y + dy) * w + 2 * x;
             for i in [row, row + 1] {
-                let v = plane[i];
-                if v > m || (v.is_nan() && !m.is_nan()) {
-                    m = v;
+                if plane[i] > m {
+                    m = plane[i];
                     best = i;
                 }
             }
         }
     }
     best
+}
+
+/// One output row: the maximum over the four input rows `rows` (each of width ≥ 2·out.len())
+/// and over each pair of columns.
+#[inline(always)]
+fn pool_row(rows: [&[f32]; 4], out: &mut [f32], pair_max: &mut [f32]) {
+    let n = pair_max.len();
+    let (r0, r1, r2, r3) = (&rows[0][..n], &rows[1][..n], &rows[2][..n], &rows[3][..n]);
+    for i in 0..n {
+        pair_max[i] = r0[i].max(r1[i]).max(r2[i].max(r3[i]));
+    }
+    for (o, pair) in out.iter_mut().zip(pair_max.chunks_exact(2)) {
+        *o = pair[0].max(pair[1]);
+    }
 }
 
 /// Max-pool of `x` `[planes, in_dhw]`, `[planes, in_dhw / 2]`.
@@ -47,15 +60,19 @@ pub fn max_pool3d_2_forward(in_dhw: [usize; 3], x: &[f32]) -> Vec<f32> {
     if out_len == 0 {
         return y;
     }
+    let [_, h, w] = in_dhw;
     y.par_chunks_mut(out_len)
         .zip(x.par_chunks(in_len))
         .for_each(|(out, plane)| {
+            let mut pair_max = vec![0.0f32; 2 * ow];
             for z in 0..od {
                 for yy in 0..oh {
-                    let dst = &mut out[(z * oh + yy) * ow..][..ow];
-                    for (xx, v) in dst.iter_mut().enumerate() {
-                        *v = plane[argmax_block(plane, in_dhw, z, yy, xx)];
-                    }
+                    let row = |dz: usize, dy: usize| &plane[((2 * z + dz) * h + 2 * yy + dy) * w..];
+                    pool_row(
+                        [row(0, 0), row(0, 1), row(1, 0), row(1, 1)],
+                        &mut out[(z * oh + yy) * ow..][..ow],
+                        &mut pair_max,
+                    );
                 }
             }
         });

@@ -12,7 +12,8 @@ use burn::tensor::Tensor;
 /// especially) than a 3D pool built from reshapes and `max_dim`.
 ///
 /// With capsid's CPU kernels on (flex, `f32`) it runs as one pass over the input instead
-/// ([`super::fastconv::fast_max_pool3d_2`], ≈ 8× faster forward).
+/// ([`super::fastconv::fast_max_pool3d_2`]; `[4, 32, 32³]`: 0.98 ms against 15–36 ms for the
+/// max_pool2d step alone, `op_times` example).
 pub fn max_pool3d_2(x: Tensor<5>) -> Tensor<5> {
     if super::fastconv::fast_conv_enabled() && super::fastconv::on_flex_f32(&x) {
         return super::fastconv::fast_max_pool3d_2(x);
