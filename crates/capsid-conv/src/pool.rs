@@ -9,6 +9,35 @@ pub fn max_pool3d_2_out(in_dhw: [usize; 3]) -> [usize; 3] {
     in_dhw.map(|n| n / 2)
 }
 
+/// Plane sizes of one pool call.
+struct Sizes {
+    in_len: usize,
+    out_dhw: [usize; 3],
+    out_len: usize,
+    planes: usize,
+}
+
+impl Sizes {
+    /// Sizes for an input of `x_len` values in planes of `in_dhw`.
+    ///
+    /// # Panics
+    /// If `x_len` is not a multiple of a nonempty plane.
+    fn new(in_dhw: [usize; 3], x_len: usize) -> Self {
+        let in_len: usize = in_dhw.iter().product();
+        assert!(
+            in_len > 0 && x_len % in_len == 0,
+            "max_pool3d_2: input length"
+        );
+        let out_dhw = max_pool3d_2_out(in_dhw);
+        Self {
+            in_len,
+            out_dhw,
+            out_len: out_dhw.iter().product(),
+            planes: x_len / in_len,
+        }
+    }
+}
+
 /// Index (within one input plane) of the maximum of the 2×2×2 block under output voxel
 /// `(z, y, x)`; the first in (z, y, x) order among equal values (NaN inputs: unspecified).
 #[inline(always)]
@@ -48,14 +77,12 @@ fn pool_row(rows: [&[f32]; 4], out: &mut [f32], pair_max: &mut [f32]) {
 /// # Panics
 /// If `x.len()` is not a multiple of the plane size.
 pub fn max_pool3d_2_forward(in_dhw: [usize; 3], x: &[f32]) -> Vec<f32> {
-    let in_len: usize = in_dhw.iter().product();
-    let [od, oh, ow] = max_pool3d_2_out(in_dhw);
-    let out_len = od * oh * ow;
-    assert!(
-        in_len > 0 && x.len() % in_len == 0,
-        "max_pool3d_2: input length"
-    );
-    let planes = x.len() / in_len;
+    let Sizes {
+        in_len,
+        out_dhw: [od, oh, ow],
+        out_len,
+        planes,
+    } = Sizes::new(in_dhw, x.len());
     let mut y = vec![0.0f32; planes * out_len];
     if out_len == 0 {
         return y;
@@ -85,14 +112,12 @@ pub fn max_pool3d_2_forward(in_dhw: [usize; 3], x: &[f32]) -> Vec<f32> {
 /// # Panics
 /// If the lengths do not match.
 pub fn max_pool3d_2_backward(in_dhw: [usize; 3], x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let in_len: usize = in_dhw.iter().product();
-    let [od, oh, ow] = max_pool3d_2_out(in_dhw);
-    let out_len = od * oh * ow;
-    assert!(
-        in_len > 0 && x.len() % in_len == 0,
-        "max_pool3d_2: input length"
-    );
-    let planes = x.len() / in_len;
+    let Sizes {
+        in_len,
+        out_dhw: [od, oh, ow],
+        out_len,
+        planes,
+    } = Sizes::new(in_dhw, x.len());
     assert_eq!(dy.len(), planes * out_len, "max_pool3d_2: gradient length");
     let mut dx = vec![0.0f32; x.len()];
     if out_len == 0 {

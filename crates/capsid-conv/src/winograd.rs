@@ -142,7 +142,14 @@ pub(crate) fn forward(d: &Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
     let plan = Plan::new(d);
     let u = transform_weights(d, w);
     let mut y = Output::new(d.batch * d.c_out * d.out_len());
-    let yp = y.ptr();
+    let job = Job {
+        d,
+        plan,
+        x,
+        u: &u,
+        bias,
+        yp: y.ptr(),
+    };
     let kernel = Kernel::detect();
     (0..d.groups * plan.blocks)
         .into_par_iter()
@@ -152,12 +159,24 @@ pub(crate) fn forward(d: &Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
             // starts with an empty one) and put back after.
             let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
             // SAFETY: each task writes the output rows of its own tile rows of group g only.
-            unsafe { kernel.run(d, &plan, g, block, x, &u, bias, yp, &mut scratch) };
+            unsafe { kernel.run(&job, g, block, &mut scratch) };
             SCRATCH.with(|s| *s.borrow_mut() = scratch);
         });
     // SAFETY: the blocks cover every tile row of every group; a tile row writes all output
     // voxels under it (clipped to the output) for each of the group's channels.
     unsafe { y.finish() }
+}
+
+/// What every block of one convolution shares: sizes, plan, input, transformed weights, bias and
+/// the output pointer.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    d: &'a Dims,
+    plan: Plan,
+    x: &'a [f32],
+    u: &'a [f32],
+    bias: Option<&'a [f32]>,
+    yp: SharedMut,
 }
 
 thread_local! {
@@ -206,94 +225,46 @@ impl Kernel {
     }
 
     /// # Safety
-    /// `yp` must point to the `[batch, c_out, out_dhw]` output; no other task may write the rows
-    /// of `block` in group `g`.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn run(
-        self,
-        d: &Dims,
-        plan: &Plan,
-        g: usize,
-        block: usize,
-        x: &[f32],
-        u: &[f32],
-        bias: Option<&[f32]>,
-        yp: SharedMut,
-        s: &mut Scratch,
-    ) {
+    /// `job.yp` must point to the `[batch, c_out, out_dhw]` output; no other task may write the
+    /// rows of `block` in group `g`.
+    unsafe fn run(self, job: &Job, g: usize, block: usize, s: &mut Scratch) {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => block_avx512(d, plan, g, block, x, u, bias, yp, s),
+            Kernel::Avx512 => block_avx512(job, g, block, s),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => block_avx2(d, plan, g, block, x, u, bias, yp, s),
-            Kernel::Generic => block_generic(d, plan, g, block, x, u, bias, yp, s),
+            Kernel::Avx2 => block_avx2(job, g, block, s),
+            Kernel::Generic => block_generic(job, g, block, s),
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_avx512(
-    d: &Dims,
-    plan: &Plan,
-    g: usize,
-    block: usize,
-    x: &[f32],
-    u: &[f32],
-    bias: Option<&[f32]>,
-    yp: SharedMut,
-    s: &mut Scratch,
-) {
-    block_body(d, plan, g, block, x, u, bias, yp, s)
+unsafe fn block_avx512(job: &Job, g: usize, block: usize, s: &mut Scratch) {
+    block_body(job, g, block, s)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_avx2(
-    d: &Dims,
-    plan: &Plan,
-    g: usize,
-    block: usize,
-    x: &[f32],
-    u: &[f32],
-    bias: Option<&[f32]>,
-    yp: SharedMut,
-    s: &mut Scratch,
-) {
-    block_body(d, plan, g, block, x, u, bias, yp, s)
+unsafe fn block_avx2(job: &Job, g: usize, block: usize, s: &mut Scratch) {
+    block_body(job, g, block, s)
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_generic(
-    d: &Dims,
-    plan: &Plan,
-    g: usize,
-    block: usize,
-    x: &[f32],
-    u: &[f32],
-    bias: Option<&[f32]>,
-    yp: SharedMut,
-    s: &mut Scratch,
-) {
-    block_body(d, plan, g, block, x, u, bias, yp, s)
+unsafe fn block_generic(job: &Job, g: usize, block: usize, s: &mut Scratch) {
+    block_body(job, g, block, s)
 }
 
 /// One block: input transform into `V`, 64 GEMMs into `M`, output transform into `y`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_body(
-    d: &Dims,
-    plan: &Plan,
-    g: usize,
-    block: usize,
-    x: &[f32],
-    u: &[f32],
-    bias: Option<&[f32]>,
-    yp: SharedMut,
-    s: &mut Scratch,
-) {
+unsafe fn block_body(job: &Job, g: usize, block: usize, s: &mut Scratch) {
+    let Job {
+        d,
+        plan,
+        x,
+        u,
+        bias,
+        yp,
+    } = *job;
     let (cig, cog) = (d.cig(), d.cog());
     let tx = plan.tx;
     let tb = plan.tiles_per_block;
