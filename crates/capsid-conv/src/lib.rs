@@ -19,6 +19,7 @@ mod fast;
 mod im2col;
 pub mod naive;
 pub mod pool;
+pub mod routing;
 mod winograd;
 
 /// Geometry of one 3D convolution; tensors are contiguous row-major NCDHW ([batch, channels, z, y, x],

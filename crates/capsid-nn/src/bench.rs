@@ -32,6 +32,10 @@ pub struct BenchSpec {
     pub warmup: usize,
     pub iters: usize,
     pub seed: u64,
+    /// Time inference batches (false: `infer_ms` is null).
+    pub infer: bool,
+    /// Time training steps (false: `train_ms` is null).
+    pub train: bool,
 }
 
 /// One measurement, printed as one JSON line (keys as the PyTorch reference).
@@ -43,10 +47,10 @@ pub struct BenchResult {
     pub classes: usize,
     pub threads: usize,
     pub params: usize,
-    /// Median ms per inference batch.
-    pub infer_ms: f64,
-    /// Median ms per training step.
-    pub train_ms: f64,
+    /// Median ms per inference batch (None when not timed).
+    pub infer_ms: Option<f64>,
+    /// Median ms per training step (None when not timed).
+    pub train_ms: Option<f64>,
     pub device: String,
     pub burn: &'static str,
 }
@@ -121,12 +125,14 @@ pub fn run(spec: &BenchSpec, device: &Device, device_name: &str) -> Result<Bench
     let params = net.num_params();
     let (x, _) = random_batch(spec.batch, spec.patch, spec.classes, spec.seed, device);
     let mut failure = None;
-    let infer_ms = median_ms(spec.warmup, spec.iters, || {
-        let out = net.forward(x.clone());
-        if let Err(e) = sync(device) {
-            failure = Some(e);
-        }
-        drop(out);
+    let infer_ms = spec.infer.then(|| {
+        median_ms(spec.warmup, spec.iters, || {
+            let out = net.forward(x.clone());
+            if let Err(e) = sync(device) {
+                failure = Some(e);
+            }
+            drop(out);
+        })
     });
     drop(net);
 
@@ -135,14 +141,16 @@ pub fn run(spec: &BenchSpec, device: &Device, device_name: &str) -> Result<Bench
     let mut net = Some(Net::try_init(&cfg, &ad, spec.seed)?);
     let (xa, ya) = random_batch(spec.batch, spec.patch, spec.classes, spec.seed, &ad);
     let mut optim = AdamConfig::new().init();
-    let train_ms = median_ms(spec.warmup, spec.iters, || {
-        let model = net.take().expect("model present between steps");
-        let loss = reference_train_loss(&model, xa.clone(), ya.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        net = Some(optim.step(1e-4, model, grads));
-        if let Err(e) = sync(&ad) {
-            failure = Some(e);
-        }
+    let train_ms = spec.train.then(|| {
+        median_ms(spec.warmup, spec.iters, || {
+            let model = net.take().expect("model present between steps");
+            let loss = reference_train_loss(&model, xa.clone(), ya.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            net = Some(optim.step(1e-4, model, grads));
+            if let Err(e) = sync(&ad) {
+                failure = Some(e);
+            }
+        })
     });
     if let Some(e) = failure {
         return Err(e);

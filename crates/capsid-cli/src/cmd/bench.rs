@@ -44,6 +44,9 @@ pub struct Args {
     /// Seed of the weights and the random input.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Time only inference or only training steps (the other key is null), e.g. for profiling.
+    #[arg(long, value_parser = ["infer", "train"])]
+    pub only: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -63,6 +66,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         warmup: args.warmup,
         iters: args.iters,
         seed: args.seed,
+        infer: args.only.as_deref() != Some("train"),
+        train: args.only.as_deref() != Some("infer"),
     };
     let result = bench::run(&spec, &device, &args.device)
         .with_context(|| format!("benchmark of {}", args.model))?;

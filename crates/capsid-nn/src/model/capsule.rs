@@ -108,8 +108,23 @@ impl ConvCaps3d {
     }
 
     /// Routes `x` `[B, in_caps, in_atoms, z, y, x]` to `[B, out_caps, out_atoms, z', y', x']`.
+    ///
+    /// With capsid's CPU kernels on (flex, `f32`) the routing runs fused
+    /// ([`fastconv::fast_routing`]); otherwise as the tensor operations of [`Self::route`].
     pub fn forward(&self, x: Tensor<6>) -> Tensor<6> {
         let votes = self.votes(x);
+        if fastconv::fast_conv_enabled() && fastconv::on_flex_f32(&votes) {
+            let [b, ci, oc, oa, d, h, w] = votes.dims();
+            let flat = votes.reshape([b, ci, oc, oa, d * h * w]);
+            return fastconv::fast_routing(flat, self.bias.val(), self.routings)
+                .reshape([b, oc, oa, d, h, w]);
+        }
+        self.route(votes)
+    }
+
+    /// Dynamic routing of `votes` `[B, in_caps, out_caps, out_atoms, z, y, x]` written with Burn
+    /// tensor operations (any backend).
+    pub fn route(&self, votes: Tensor<7>) -> Tensor<6> {
         let [b, _, oc, oa, d, h, w] = votes.dims();
         let bias: Tensor<7> = self.bias.val().reshape([1, 1, oc, oa, 1, 1, 1]);
         // First iteration: the logits are zero, so the coupling is uniform 1/out_caps.
@@ -334,5 +349,109 @@ mod tests {
             check("bias", i, gb[i], with(eps), with(-eps));
         }
         assert!(nonzero > 10, "too few non-zero gradients to be a test");
+    }
+
+    /// The fused routing (flex, f32) gives the values and gradients (input, vote weights, bias)
+    /// of the tensor-operation routing, on odd map sizes (not a multiple of the 16-voxel tile),
+    /// strides 1 and 2, batch 1 and 2, 1 to 3 iterations, shared and per-capsule votes.
+    #[test]
+    fn fused_routing_matches_tensor_routing() {
+        use rand::{Rng, SeedableRng};
+        let device = Device::flex().autodiff();
+        let cases = [
+            // (spec, input shape)
+            (
+                ConvCapsSpec {
+                    in_caps: 3,
+                    in_atoms: 4,
+                    out_caps: 4,
+                    out_atoms: 3,
+                    kernel: 3,
+                    stride: 1,
+                    routings: 3,
+                    shared: true,
+                },
+                [2, 3, 4, 5, 3, 7],
+            ),
+            (
+                ConvCapsSpec {
+                    in_caps: 2,
+                    in_atoms: 3,
+                    out_caps: 3,
+                    out_atoms: 5,
+                    kernel: 3,
+                    stride: 2,
+                    routings: 2,
+                    shared: false,
+                },
+                [1, 2, 3, 6, 5, 9],
+            ),
+            (
+                ConvCapsSpec {
+                    in_caps: 1,
+                    in_atoms: 6,
+                    out_caps: 5,
+                    out_atoms: 2,
+                    kernel: 1,
+                    stride: 1,
+                    routings: 1,
+                    shared: true,
+                },
+                [2, 1, 6, 4, 4, 3],
+            ),
+        ];
+        for (n, (spec, shape)) in cases.into_iter().enumerate() {
+            let layer = ConvCaps3d::new(spec, &mut InitRng::new(n as u64), &device);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(40 + n as u64);
+            let count: usize = shape.iter().product();
+            let x_vals: Vec<f32> = (0..count).map(|_| rng.gen_range(-2.0..2.0)).collect();
+            let run = |fused: bool| {
+                let x = Tensor::<6>::from_data(TensorData::new(x_vals.clone(), shape), &device)
+                    .require_grad();
+                let out = if fused {
+                    layer.forward(x.clone())
+                } else {
+                    layer.route(layer.votes(x.clone()))
+                };
+                let mut prng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+                let m: usize = out.dims().iter().product();
+                let p: Vec<f32> = (0..m).map(|_| prng.gen_range(-1.0..1.0)).collect();
+                let p = Tensor::<6>::from_data(TensorData::new(p, out.dims()), &device);
+                let grads = (out.clone() * p).sum().backward();
+                let v = |t: Tensor<6>| t.into_data().try_to_vec::<f32>().unwrap();
+                let g = |t: Option<Vec<f32>>| t.unwrap();
+                (
+                    v(out),
+                    g(x.grad(&grads)
+                        .map(|t| t.into_data().try_to_vec::<f32>().unwrap())),
+                    g(layer
+                        .votes
+                        .weight
+                        .grad(&grads)
+                        .map(|t| t.into_data().try_to_vec::<f32>().unwrap())),
+                    g(layer
+                        .bias
+                        .grad(&grads)
+                        .map(|t| t.into_data().try_to_vec::<f32>().unwrap())),
+                )
+            };
+            let fused = run(true);
+            let plain = run(false);
+            let close = |what: &str, a: &[f32], b: &[f32]| {
+                assert_eq!(a.len(), b.len(), "{what}");
+                let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * scale.max(1.0),
+                        "case {n} {what}[{i}]: fused {x}, tensor ops {y}"
+                    );
+                }
+                assert!(scale > 0.0, "case {n} {what}: all zero");
+            };
+            close("output", &fused.0, &plain.0);
+            close("input gradient", &fused.1, &plain.1);
+            close("weight gradient", &fused.2, &plain.2);
+            close("bias gradient", &fused.3, &plain.3);
+        }
     }
 }

@@ -178,6 +178,17 @@ pub fn fast_max_pool3d_2(x: Tensor<5>) -> Tensor<5> {
     ))
 }
 
+/// Fused dynamic routing on tensors (the flex device only; see
+/// [`FastConvBackend::fast_routing`]): votes `[B, in_caps, out_caps, atoms, positions]`, bias
+/// `[out_caps, atoms]` → `[B, out_caps, atoms, positions]`.
+pub fn fast_routing(votes: Tensor<5>, bias: Tensor<2>, iters: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FastConvBackend>::fast_routing(
+        votes.into_dispatch(),
+        bias.into_dispatch(),
+        iters,
+    ))
+}
+
 /// The fast transposed 3D convolution on tensors (the flex device only). Same contract as
 /// `burn::tensor::module::conv_transpose3d`.
 pub fn fast_conv_transpose3d(
@@ -320,6 +331,30 @@ pub trait FastConvBackend: Backend {
     ) -> FloatTensor<Self> {
         let _ = (x, output_grad);
         unreachable!("fast_max_pool3d_2 runs on the flex backend only")
+    }
+
+    /// Dynamic routing of capsule votes `[B, in_caps, out_caps, atoms, positions]` with bias
+    /// `[out_caps, atoms]` over `iters` iterations, to `[B, out_caps, atoms, positions]`
+    /// (`capsid_conv::routing`). Flex (and autodiff over it) only; callers check
+    /// [`on_flex_f32`] first.
+    fn fast_routing(
+        votes: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        iters: usize,
+    ) -> FloatTensor<Self> {
+        let _ = (votes, bias, iters);
+        unreachable!("fast_routing runs on the flex backend only")
+    }
+
+    /// Gradients `(votes, bias)` of [`FastConvBackend::fast_routing`].
+    fn fast_routing_backward(
+        votes: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        iters: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let _ = (votes, bias, output_grad, iters);
+        unreachable!("fast_routing runs on the flex backend only")
     }
 }
 
@@ -653,6 +688,49 @@ impl FastConvBackend for Flex {
         let dx = capsid_conv::pool::max_pool3d_2_backward([d, h, w], values(&xs), values(&gs));
         flex_from_vec(dx, vec![b, c, d, h, w])
     }
+
+    fn fast_routing(
+        votes: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        iters: usize,
+    ) -> FloatTensor<Self> {
+        let r = routing_sizes(&votes, iters);
+        let us = contiguous_f32(&votes).expect("routing of f32 votes");
+        let bs = contiguous_f32(&bias).expect("routing with an f32 bias");
+        let v = capsid_conv::routing::routing_forward(&r, values(&us), values(&bs));
+        flex_from_vec(v, vec![r.batch, r.out_caps, r.atoms, r.positions])
+    }
+
+    fn fast_routing_backward(
+        votes: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        iters: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let r = routing_sizes(&votes, iters);
+        let us = contiguous_f32(&votes).expect("routing of f32 votes");
+        let bs = contiguous_f32(&bias).expect("routing with an f32 bias");
+        let gs = contiguous_f32(&output_grad).expect("routing gradient in f32");
+        let (gu, gb) =
+            capsid_conv::routing::routing_backward(&r, values(&us), values(&bs), values(&gs));
+        (
+            flex_from_vec(gu, votes.shape().dims::<5>().to_vec()),
+            flex_from_vec(gb, vec![r.out_caps, r.atoms]),
+        )
+    }
+}
+
+/// The routing sizes of votes `[B, in_caps, out_caps, atoms, positions]`.
+fn routing_sizes(votes: &FlexTensor, iters: usize) -> capsid_conv::routing::Routing {
+    let [batch, in_caps, out_caps, atoms, positions] = dims5(votes).expect("routing votes are 5D");
+    capsid_conv::routing::Routing {
+        batch,
+        in_caps,
+        out_caps,
+        atoms,
+        positions,
+        iters,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -745,6 +823,38 @@ impl<B: FastConvBackend> Backward<B, 1> for FastMaxPool3d2 {
         if let Some(id) = parent {
             let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
             grads.register::<B>(id, B::fast_max_pool3d_2_backward(x, grad));
+        }
+    }
+}
+
+/// Backward step of the capsule routing (parents votes, bias; state: their checkpoints and
+/// the iteration count).
+#[derive(Debug)]
+struct FastRouting;
+
+impl<B: FastConvBackend> Backward<B, 2> for FastRouting {
+    type State = (NodeId, NodeId, usize);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (votes, bias, iters) = ops.state;
+        let [pu, pb] = ops.parents.map(|p| p.map(|n| n.id));
+        if pu.is_none() && pb.is_none() {
+            return;
+        }
+        let votes = checkpointer.retrieve_node_output::<FloatTensor<B>>(votes);
+        let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias);
+        let (gu, gb) = B::fast_routing_backward(votes, bias, grad, iters);
+        if let Some(id) = pu {
+            grads.register::<B>(id, gu);
+        }
+        if let Some(id) = pb {
+            grads.register::<B>(id, gb);
         }
     }
 }
@@ -985,6 +1095,29 @@ impl<B: FastConvBackend, C: CheckpointStrategy> FastConvBackend for Autodiff<B, 
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::fast_max_pool3d_2(x.into_primitive())),
+        }
+    }
+
+    fn fast_routing(
+        votes: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        iters: usize,
+    ) -> FloatTensor<Self> {
+        match FastRouting
+            .prepare::<C>([votes.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&votes), prep.checkpoint(&bias), iters);
+                let out = B::fast_routing(votes.into_primitive(), bias.into_primitive(), iters);
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_routing(
+                votes.into_primitive(),
+                bias.into_primitive(),
+                iters,
+            )),
         }
     }
 }

@@ -1,0 +1,720 @@
+//! Dynamic routing of capsule votes (3D-UCaps, after SegCaps), fused into one pass per tile of
+//! 16 voxels, with its gradient.
+//!
+//! Votes are `[batch, in_caps, out_caps, atoms, positions]` (contiguous, row-major; `positions`
+//! = z·y·x of the capsule map, x fastest), the bias `[out_caps, atoms]`, the output capsules
+//! `[batch, out_caps, atoms, positions]`. Per voxel, with `u[i][j]` the vote of input capsule
+//! `i` for output capsule `j` (a vector of `atoms`):
+//! logits `b = 0`; for each of `iters` iterations: `c[i] = softmax_j(b[i])`,
+//! `s[j] = Σ_i c[i][j]·u[i][j] + bias[j]`, `v[j] = squash(s[j])`, and, except after the last
+//! iteration, `b[i][j] += ⟨u[i][j], v[j]⟩`. `squash(s) = |s|²/(1+|s|²) · s/√(|s|²+1e-8)`.
+//!
+//! Written as tensor operations this makes about ten passes over the votes per iteration
+//! (broadcast products, sums, softmax, squash) and, under autodiff, keeps each intermediate;
+//! here a tile of 16 voxels is gathered once into a small buffer that stays in cache and every
+//! iteration runs on it, 16 voxels per vector operation. The gradient recomputes the forward
+//! iterations of the tile (nothing is stored between the passes) and runs them backwards.
+//! Results do not depend on the thread count (the bias gradient is summed per tile, then in tile
+//! order).
+
+use crate::fast::Output;
+use rayon::prelude::*;
+
+/// Voxels handled together, one per vector lane.
+const LANES: usize = 16;
+type Lane = [f32; LANES];
+
+/// `ε` inside the square root of the squash (as the reference implementation).
+const SQUASH_EPS: f32 = 1e-8;
+
+/// Sizes of one routing step; see the module docs for the layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Routing {
+    pub batch: usize,
+    pub in_caps: usize,
+    pub out_caps: usize,
+    /// Atoms (vector length) of the output capsules.
+    pub atoms: usize,
+    /// Voxels per capsule map (z·y·x).
+    pub positions: usize,
+    /// Routing iterations (at least 1).
+    pub iters: usize,
+}
+
+impl Routing {
+    /// Number of vote values, `batch·in_caps·out_caps·atoms·positions`.
+    pub fn votes_len(&self) -> usize {
+        self.batch * self.in_caps * self.out_caps * self.atoms * self.positions
+    }
+
+    /// Number of output values, `batch·out_caps·atoms·positions`.
+    pub fn out_len(&self) -> usize {
+        self.batch * self.out_caps * self.atoms * self.positions
+    }
+
+    /// Number of bias values, `out_caps·atoms`.
+    pub fn bias_len(&self) -> usize {
+        self.out_caps * self.atoms
+    }
+
+    fn tiles_per_map(&self) -> usize {
+        self.positions.div_ceil(LANES)
+    }
+
+    fn check(&self, votes: &[f32], bias: &[f32]) {
+        assert!(self.iters >= 1, "routing needs at least one iteration");
+        assert_eq!(votes.len(), self.votes_len(), "votes length");
+        assert_eq!(bias.len(), self.bias_len(), "bias length");
+    }
+}
+
+/// Routed output capsules `[batch, out_caps, atoms, positions]` of `votes` and `bias`.
+///
+/// # Panics
+/// When a slice length does not match `r`, or `r.iters == 0`.
+pub fn routing_forward(r: &Routing, votes: &[f32], bias: &[f32]) -> Vec<f32> {
+    r.check(votes, bias);
+    let mut out = Output::new(r.out_len());
+    let op = out.ptr();
+    let isa = Isa::detect();
+    let tiles = r.batch * r.tiles_per_map();
+    (0..tiles).into_par_iter().for_each_init(
+        || Work::new(r),
+        |w, tile| {
+            let (b, p0, n) = tile_span(r, tile);
+            w.gather_votes(r, votes, b, p0, n);
+            // SAFETY: `w` was sized for `r`.
+            unsafe { isa.forward(r, bias, w) };
+            let v = w.last_v(r);
+            let op = op;
+            for j in 0..r.out_caps * r.atoms {
+                let base = (b * r.out_caps * r.atoms + j) * r.positions + p0;
+                // SAFETY: tiles write disjoint voxels `p0..p0 + n` of each output row,
+                // all inside the `out_len` buffer.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(v[j].as_ptr(), op.get().add(base), n);
+                }
+            }
+        },
+    );
+    // SAFETY: the tiles cover every voxel of every (batch, capsule, atom) row.
+    unsafe { out.finish() }
+}
+
+/// Gradients `(d votes, d bias)` of `Σ output · grad_out` for [`routing_forward`]'s output.
+///
+/// # Panics
+/// When a slice length does not match `r`, or `r.iters == 0`.
+pub fn routing_backward(
+    r: &Routing,
+    votes: &[f32],
+    bias: &[f32],
+    grad_out: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    r.check(votes, bias);
+    assert_eq!(grad_out.len(), r.out_len(), "output gradient length");
+    let mut grad_votes = Output::new(r.votes_len());
+    let gp = grad_votes.ptr();
+    let isa = Isa::detect();
+    let tiles = r.batch * r.tiles_per_map();
+    let ob = r.bias_len();
+    let mut bias_parts = vec![0.0f32; tiles * ob];
+    bias_parts.par_chunks_mut(ob).enumerate().for_each_init(
+        || Work::new(r),
+        |w, (tile, bias_part)| {
+            let (b, p0, n) = tile_span(r, tile);
+            w.gather_votes(r, votes, b, p0, n);
+            w.gather_grad(r, grad_out, b, p0, n);
+            // SAFETY: `w` was sized for `r`.
+            unsafe { isa.backward(r, bias, w) };
+            for (g, lane) in bias_part.iter_mut().zip(&w.gbias) {
+                *g = lane.iter().sum();
+            }
+            let gp = gp;
+            for (row, lane) in w.gu.iter().enumerate() {
+                let base = (b * r.in_caps * r.out_caps * r.atoms + row) * r.positions + p0;
+                // SAFETY: tiles write disjoint voxels of each vote row, inside the buffer.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(lane.as_ptr(), gp.get().add(base), n);
+                }
+            }
+        },
+    );
+    let mut grad_bias = vec![0.0f32; ob];
+    for part in bias_parts.chunks(ob) {
+        for (g, p) in grad_bias.iter_mut().zip(part) {
+            *g += p;
+        }
+    }
+    // SAFETY: the tiles cover every voxel of every vote row.
+    (unsafe { grad_votes.finish() }, grad_bias)
+}
+
+/// Batch index, first voxel and number of voxels (1..=16) of tile `tile`.
+fn tile_span(r: &Routing, tile: usize) -> (usize, usize, usize) {
+    let per_map = r.tiles_per_map();
+    let (b, t) = (tile / per_map, tile % per_map);
+    let p0 = t * LANES;
+    (b, p0, LANES.min(r.positions - p0))
+}
+
+/// Per-task buffers of one tile, each value a lane of 16 voxels. Index orders: votes and their
+/// gradient `[in_caps][out_caps][atoms]`, logits and couplings `[in_caps][out_caps]`, capsule
+/// vectors `[out_caps][atoms]`; the per-iteration ones are stacked `[iters][…]`.
+struct Work {
+    u: Vec<Lane>,
+    /// Logits `b` (forward) or their gradient (backward).
+    b: Vec<Lane>,
+    /// Couplings `c` of every iteration.
+    c: Vec<Lane>,
+    /// Routed sums `s` of every iteration.
+    s: Vec<Lane>,
+    /// Squashed outputs `v` of every iteration.
+    v: Vec<Lane>,
+    /// Output gradient of the tile, then the gradient with respect to `v` of the iteration.
+    gv: Vec<Lane>,
+    gs: Vec<Lane>,
+    gc: Vec<Lane>,
+    gu: Vec<Lane>,
+    gbias: Vec<Lane>,
+}
+
+impl Work {
+    fn new(r: &Routing) -> Self {
+        let (ci, co, a, t) = (r.in_caps, r.out_caps, r.atoms, r.iters);
+        let z = |n: usize| vec![[0.0f32; LANES]; n];
+        Self {
+            u: z(ci * co * a),
+            b: z(ci * co),
+            c: z(t * ci * co),
+            s: z(t * co * a),
+            v: z(t * co * a),
+            gv: z(co * a),
+            gs: z(co * a),
+            gc: z(ci * co),
+            gu: z(ci * co * a),
+            gbias: z(co * a),
+        }
+    }
+
+    /// Copies the votes of voxels `p0..p0 + n` of batch item `b`; lanes past `n` are zero.
+    fn gather_votes(&mut self, r: &Routing, votes: &[f32], b: usize, p0: usize, n: usize) {
+        let rows = r.in_caps * r.out_caps * r.atoms;
+        let src = &votes[b * rows * r.positions..(b + 1) * rows * r.positions];
+        for (row, lane) in self.u.iter_mut().enumerate() {
+            let at = row * r.positions + p0;
+            lane[..n].copy_from_slice(&src[at..at + n]);
+            lane[n..].fill(0.0);
+        }
+    }
+
+    /// Copies the output gradient of voxels `p0..p0 + n` of batch item `b` into `gv`.
+    fn gather_grad(&mut self, r: &Routing, grad: &[f32], b: usize, p0: usize, n: usize) {
+        let rows = r.out_caps * r.atoms;
+        let src = &grad[b * rows * r.positions..(b + 1) * rows * r.positions];
+        for (row, lane) in self.gv.iter_mut().enumerate() {
+            let at = row * r.positions + p0;
+            lane[..n].copy_from_slice(&src[at..at + n]);
+            lane[n..].fill(0.0);
+        }
+    }
+
+    /// The output capsules of the last iteration, `[out_caps][atoms]`.
+    fn last_v(&self, r: &Routing) -> &[Lane] {
+        let n = r.out_caps * r.atoms;
+        &self.v[(r.iters - 1) * n..r.iters * n]
+    }
+}
+
+/// The instruction set the tile loops are compiled for, picked once per call. Every variant
+/// runs the same operations in the same order (no fused multiply-add), so results are equal.
+#[derive(Clone, Copy)]
+enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Generic,
+}
+
+impl Isa {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Generic
+    }
+
+    /// # Safety
+    /// `w` must have been built by [`Work::new`] for `r`, and the CPU must support `self`.
+    unsafe fn forward(self, r: &Routing, bias: &[f32], w: &mut Work) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => forward_avx512(r, bias, w),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => forward_avx2(r, bias, w),
+            Isa::Generic => forward_tile(r, bias, w),
+        }
+    }
+
+    /// # Safety
+    /// As [`Isa::forward`].
+    unsafe fn backward(self, r: &Routing, bias: &[f32], w: &mut Work) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => backward_avx512(r, bias, w),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => backward_avx2(r, bias, w),
+            Isa::Generic => backward_tile(r, bias, w),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2")]
+unsafe fn forward_avx512(r: &Routing, bias: &[f32], w: &mut Work) {
+    forward_tile(r, bias, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn forward_avx2(r: &Routing, bias: &[f32], w: &mut Work) {
+    forward_tile(r, bias, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2")]
+unsafe fn backward_avx512(r: &Routing, bias: &[f32], w: &mut Work) {
+    backward_tile(r, bias, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn backward_avx2(r: &Routing, bias: &[f32], w: &mut Work) {
+    backward_tile(r, bias, w)
+}
+
+/// `acc += x · y`, lane by lane.
+#[inline(always)]
+fn mul_acc(acc: &mut Lane, x: &Lane, y: &Lane) {
+    for l in 0..LANES {
+        acc[l] += x[l] * y[l];
+    }
+}
+
+/// `e^x` lane by lane for `x ≤ 0` (inputs below −87 give ≈ 0): Cody–Waite reduction
+/// `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-6 Taylor polynomial of `e^r` (relative error
+/// ≈ 1.2e-7), scaled by `2^n` built in the exponent bits.
+#[inline(always)]
+fn exp_nonpositive(x: &Lane) -> Lane {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // 1.5 · 2^23: adding it rounds to an integer, held in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let mut out = [0.0f32; LANES];
+    for l in 0..LANES {
+        let x = x[l].max(-87.0);
+        let t = x * LOG2E + ROUND;
+        let n = t - ROUND;
+        let r = (x - n * LN2_HI) - n * LN2_LO;
+        let p = 1.0
+            + r * (1.0
+                + r * (0.5
+                    + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+        let k = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+        let scale = f32::from_bits(((k + 127) << 23) as u32);
+        out[l] = p * scale;
+    }
+    out
+}
+
+/// Couplings `c[i][·] = softmax(b[i][·])` over the `out_caps` logits of each input capsule.
+#[inline(always)]
+fn softmax_rows(b: &[Lane], c: &mut [Lane], out_caps: usize) {
+    for (bi, ci) in b.chunks_exact(out_caps).zip(c.chunks_exact_mut(out_caps)) {
+        let mut m = bi[0];
+        for bj in &bi[1..] {
+            for l in 0..LANES {
+                m[l] = m[l].max(bj[l]);
+            }
+        }
+        let mut sum = [0.0f32; LANES];
+        for (bj, cj) in bi.iter().zip(ci.iter_mut()) {
+            let mut d = [0.0f32; LANES];
+            for l in 0..LANES {
+                d[l] = bj[l] - m[l];
+            }
+            *cj = exp_nonpositive(&d);
+            for l in 0..LANES {
+                sum[l] += cj[l];
+            }
+        }
+        for cj in ci.iter_mut() {
+            for l in 0..LANES {
+                cj[l] /= sum[l];
+            }
+        }
+    }
+}
+
+/// `v = squash(s)` for each capsule (rows of `atoms` lanes).
+#[inline(always)]
+fn squash_rows(s: &[Lane], v: &mut [Lane], atoms: usize) {
+    for (sj, vj) in s.chunks_exact(atoms).zip(v.chunks_exact_mut(atoms)) {
+        let mut n2 = [0.0f32; LANES];
+        for sk in sj {
+            mul_acc(&mut n2, sk, sk);
+        }
+        let mut k = [0.0f32; LANES];
+        for l in 0..LANES {
+            k[l] = n2[l] / (n2[l] + 1.0) / (n2[l] + SQUASH_EPS).sqrt();
+        }
+        for (sk, vk) in sj.iter().zip(vj.iter_mut()) {
+            for l in 0..LANES {
+                vk[l] = sk[l] * k[l];
+            }
+        }
+    }
+}
+
+/// Gradient of the squash: `gs = k·gv + 2k'·⟨gv, s⟩·s` per capsule, with `k = n/((1+n)√(n+ε))`,
+/// `n = |s|²` and `k' = dk/dn = (n + 2ε − n²) / (2 (n+ε)^{3/2} (1+n)²)`.
+#[inline(always)]
+fn squash_rows_backward(s: &[Lane], gv: &[Lane], gs: &mut [Lane], atoms: usize) {
+    for ((sj, gvj), gsj) in s
+        .chunks_exact(atoms)
+        .zip(gv.chunks_exact(atoms))
+        .zip(gs.chunks_exact_mut(atoms))
+    {
+        let mut n2 = [0.0f32; LANES];
+        let mut dot = [0.0f32; LANES];
+        for (sk, gk) in sj.iter().zip(gvj) {
+            mul_acc(&mut n2, sk, sk);
+            mul_acc(&mut dot, sk, gk);
+        }
+        let mut k = [0.0f32; LANES];
+        let mut t = [0.0f32; LANES];
+        for l in 0..LANES {
+            let n = n2[l];
+            let root = (n + SQUASH_EPS).sqrt();
+            let one_n = 1.0 + n;
+            k[l] = n / one_n / root;
+            let dk =
+                (n + 2.0 * SQUASH_EPS - n * n) / (2.0 * (n + SQUASH_EPS) * root * one_n * one_n);
+            t[l] = 2.0 * dk * dot[l];
+        }
+        for ((sk, gk), out) in sj.iter().zip(gvj).zip(gsj.iter_mut()) {
+            for l in 0..LANES {
+                out[l] = k[l] * gk[l] + t[l] * sk[l];
+            }
+        }
+    }
+}
+
+/// All routing iterations of one tile (votes in `w.u`): fills `w.c`, `w.s`, `w.v` for every
+/// iteration; `w.b` ends as the last logits.
+#[inline(always)]
+fn forward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
+    let (ci, co, a) = (r.in_caps, r.out_caps, r.atoms);
+    let (nc, nv) = (ci * co, co * a);
+    for lane in w.b.iter_mut() {
+        *lane = [0.0; LANES];
+    }
+    for t in 0..r.iters {
+        let c = &mut w.c[t * nc..(t + 1) * nc];
+        if t == 0 {
+            c.fill([1.0 / co as f32; LANES]);
+        } else {
+            softmax_rows(&w.b, c, co);
+        }
+        let s = &mut w.s[t * nv..(t + 1) * nv];
+        for (sj, &bj) in s.iter_mut().zip(bias) {
+            *sj = [bj; LANES];
+        }
+        for i in 0..ci {
+            for j in 0..co {
+                let cij = &c[i * co + j];
+                let u = &w.u[(i * co + j) * a..(i * co + j + 1) * a];
+                for (sk, uk) in s[j * a..(j + 1) * a].iter_mut().zip(u) {
+                    mul_acc(sk, cij, uk);
+                }
+            }
+        }
+        let v = &mut w.v[t * nv..(t + 1) * nv];
+        squash_rows(s, v, a);
+        if t + 1 < r.iters {
+            for i in 0..ci {
+                for j in 0..co {
+                    let u = &w.u[(i * co + j) * a..(i * co + j + 1) * a];
+                    let bij = &mut w.b[i * co + j];
+                    for (uk, vk) in u.iter().zip(&v[j * a..(j + 1) * a]) {
+                        mul_acc(bij, uk, vk);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gradient of one tile: with the output gradient in `w.gv`, leaves the votes' gradient in
+/// `w.gu` and the bias gradient per lane in `w.gbias` (lanes past the tile's voxels are zero,
+/// since their output gradient is).
+#[inline(always)]
+fn backward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
+    forward_tile(r, bias, w);
+    let (ci, co, a) = (r.in_caps, r.out_caps, r.atoms);
+    let (nc, nv) = (ci * co, co * a);
+    // `w.b` now holds the gradient with respect to the logits after the current iteration.
+    for lane in
+        w.b.iter_mut()
+            .chain(w.gu.iter_mut())
+            .chain(w.gbias.iter_mut())
+    {
+        *lane = [0.0; LANES];
+    }
+    for t in (0..r.iters).rev() {
+        let c = &w.c[t * nc..(t + 1) * nc];
+        let s = &w.s[t * nv..(t + 1) * nv];
+        let v = &w.v[t * nv..(t + 1) * nv];
+        if t + 1 < r.iters {
+            // b_{t+1} = b_t + ⟨u, v_t⟩: gradients reach v_t (gv was the later iteration's,
+            // which does not depend on v_t directly) and u.
+            for lane in w.gv.iter_mut() {
+                *lane = [0.0; LANES];
+            }
+            for i in 0..ci {
+                for j in 0..co {
+                    let g = &w.b[i * co + j];
+                    let row = (i * co + j) * a..(i * co + j + 1) * a;
+                    for k in 0..a {
+                        mul_acc(&mut w.gv[j * a + k], g, &w.u[row.start + k]);
+                        mul_acc(&mut w.gu[row.start + k], g, &v[j * a + k]);
+                    }
+                }
+            }
+        }
+        squash_rows_backward(s, &w.gv, &mut w.gs, a);
+        for (acc, g) in w.gbias.iter_mut().zip(&w.gs) {
+            for l in 0..LANES {
+                acc[l] += g[l];
+            }
+        }
+        for i in 0..ci {
+            for j in 0..co {
+                let cij = &c[i * co + j];
+                let row = (i * co + j) * a;
+                let mut gc = [0.0f32; LANES];
+                for k in 0..a {
+                    mul_acc(&mut w.gu[row + k], cij, &w.gs[j * a + k]);
+                    mul_acc(&mut gc, &w.gs[j * a + k], &w.u[row + k]);
+                }
+                w.gc[i * co + j] = gc;
+            }
+        }
+        if t > 0 {
+            // Softmax over j: d b[i][j] += c[i][j] (gc[i][j] − Σ_j' c[i][j'] gc[i][j']).
+            for i in 0..ci {
+                let mut dot = [0.0f32; LANES];
+                for j in 0..co {
+                    mul_acc(&mut dot, &c[i * co + j], &w.gc[i * co + j]);
+                }
+                for j in 0..co {
+                    let (cij, gcij) = (&c[i * co + j], &w.gc[i * co + j]);
+                    let gb = &mut w.b[i * co + j];
+                    for l in 0..LANES {
+                        gb[l] += cij[l] * (gcij[l] - dot[l]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.gen_range(-scale..scale)).collect()
+    }
+
+    /// Plain per-voxel loops in f64, as the module docs state the routing.
+    fn reference(r: &Routing, votes: &[f32], bias: &[f32]) -> Vec<f64> {
+        let (ci, co, a, p) = (r.in_caps, r.out_caps, r.atoms, r.positions);
+        let mut out = vec![0.0f64; r.out_len()];
+        for b in 0..r.batch {
+            for x in 0..p {
+                let u = |i: usize, j: usize, k: usize| {
+                    votes[(((b * ci + i) * co + j) * a + k) * p + x] as f64
+                };
+                let mut logits = vec![0.0f64; ci * co];
+                let mut v = vec![0.0f64; co * a];
+                for t in 0..r.iters {
+                    for j in 0..co {
+                        let mut s: Vec<f64> = (0..a).map(|k| bias[j * a + k] as f64).collect();
+                        for i in 0..ci {
+                            let m = (0..co).map(|q| logits[i * co + q]).fold(f64::MIN, f64::max);
+                            let z: f64 = (0..co).map(|q| (logits[i * co + q] - m).exp()).sum();
+                            let c = (logits[i * co + j] - m).exp() / z;
+                            for (k, sk) in s.iter_mut().enumerate() {
+                                *sk += c * u(i, j, k);
+                            }
+                        }
+                        let n2: f64 = s.iter().map(|x| x * x).sum();
+                        let scale = n2 / (1.0 + n2) / (n2 + 1e-8).sqrt();
+                        for k in 0..a {
+                            v[j * a + k] = s[k] * scale;
+                        }
+                    }
+                    if t + 1 < r.iters {
+                        for i in 0..ci {
+                            for j in 0..co {
+                                logits[i * co + j] +=
+                                    (0..a).map(|k| u(i, j, k) * v[j * a + k]).sum::<f64>();
+                            }
+                        }
+                    }
+                }
+                for j in 0..co * a {
+                    out[(b * co * a + j) * p + x] = v[j];
+                }
+            }
+        }
+        out
+    }
+
+    fn shapes() -> Vec<Routing> {
+        let r = |batch, in_caps, out_caps, atoms, positions, iters| Routing {
+            batch,
+            in_caps,
+            out_caps,
+            atoms,
+            positions,
+            iters,
+        };
+        vec![
+            r(1, 2, 3, 4, 5, 3),
+            r(2, 3, 2, 5, 37, 2),
+            r(1, 1, 4, 3, 16, 1),
+            r(2, 4, 1, 2, 21, 3),
+            r(1, 5, 3, 8, 70, 4),
+        ]
+    }
+
+    #[test]
+    fn forward_matches_per_voxel_loops() {
+        for (n, r) in shapes().into_iter().enumerate() {
+            let votes = random(r.votes_len(), n as u64, 2.0);
+            let bias = random(r.bias_len(), 100 + n as u64, 0.5);
+            let got = routing_forward(&r, &votes, &bias);
+            let want = reference(&r, &votes, &bias);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (*g as f64 - w).abs() <= 1e-5 + 1e-5 * w.abs(),
+                    "{r:?} [{i}]: {g} vs {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn exp_matches_std() {
+        let xs: Vec<f32> = (0..400).map(|i| -0.25 * i as f32).collect();
+        for chunk in xs.chunks(LANES) {
+            let mut lane = [0.0f32; LANES];
+            lane[..chunk.len()].copy_from_slice(chunk);
+            let e = exp_nonpositive(&lane);
+            for (x, got) in chunk.iter().zip(e) {
+                let want = (*x as f64).exp();
+                if *x >= -87.0 {
+                    assert!(
+                        (got as f64 - want).abs() <= 3e-7 * want,
+                        "exp({x}) = {got}, want {want}"
+                    );
+                } else {
+                    assert!(got <= 1.7e-38, "exp({x}) = {got}, want ≈ 0");
+                }
+            }
+        }
+    }
+
+    /// Central differences in f64 of the reference loops against the analytic gradient.
+    #[test]
+    fn backward_matches_finite_differences() {
+        for (n, r) in shapes().into_iter().enumerate() {
+            let votes = random(r.votes_len(), 10 + n as u64, 1.5);
+            let bias = random(r.bias_len(), 20 + n as u64, 0.5);
+            let proj = random(r.out_len(), 30 + n as u64, 1.0);
+            let (gv, gb) = routing_backward(&r, &votes, &bias, &proj);
+            let loss = |votes: &[f32], bias: &[f32]| -> f64 {
+                let out = reference(&r, votes, bias);
+                out.iter().zip(&proj).map(|(o, p)| o * *p as f64).sum()
+            };
+            let eps = 1e-3f32;
+            let check = |what: &str, i: usize, analytic: f32, plus: f64, minus: f64| {
+                let fd = (plus - minus) / (2.0 * eps as f64);
+                assert!(
+                    (fd - analytic as f64).abs() <= 2e-3 + 1e-2 * fd.abs(),
+                    "{r:?} {what}[{i}]: analytic {analytic}, finite difference {fd}"
+                );
+            };
+            for i in (0..votes.len()).step_by(7) {
+                let (mut p, mut m) = (votes.clone(), votes.clone());
+                p[i] += eps;
+                m[i] -= eps;
+                check("votes", i, gv[i], loss(&p, &bias), loss(&m, &bias));
+            }
+            for i in 0..bias.len() {
+                let (mut p, mut m) = (bias.clone(), bias.clone());
+                p[i] += eps;
+                m[i] -= eps;
+                check("bias", i, gb[i], loss(&votes, &p), loss(&votes, &m));
+            }
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_thread_count() {
+        let r = Routing {
+            batch: 3,
+            in_caps: 4,
+            out_caps: 3,
+            atoms: 4,
+            positions: 150,
+            iters: 3,
+        };
+        let votes = random(r.votes_len(), 1, 2.0);
+        let bias = random(r.bias_len(), 2, 0.5);
+        let grad = random(r.out_len(), 3, 1.0);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                (
+                    routing_forward(&r, &votes, &bias),
+                    routing_backward(&r, &votes, &bias, &grad),
+                )
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    #[should_panic(expected = "votes length")]
+    fn wrong_votes_length_panics() {
+        let r = shapes()[0];
+        routing_forward(&r, &[0.0; 3], &vec![0.0; r.bias_len()]);
+    }
+}
