@@ -18,6 +18,7 @@
 //! order).
 
 use crate::fast::Output;
+use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
 /// Voxels handled together, one per vector lane.
@@ -76,15 +77,18 @@ pub fn routing_forward(r: &Routing, votes: &[f32], bias: &[f32]) -> Vec<f32> {
     r.check(votes, bias);
     let mut out = Output::new(r.out_len());
     let op = out.ptr();
-    let isa = Isa::detect();
+    let arch = Arch::new();
     let tiles = r.batch * r.tiles_per_map();
     (0..tiles).into_par_iter().for_each_init(
         || Work::new(r),
         |w, tile| {
             let (b, p0, n) = tile_span(r, tile);
             w.gather_votes(r, votes, b, p0, n);
-            // SAFETY: `w` was sized for `r`.
-            unsafe { isa.forward(r, bias, w) };
+            arch.dispatch(ForwardTile {
+                r,
+                bias,
+                w: &mut *w,
+            });
             let v = w.last_v(r);
             let op = op;
             for j in 0..r.out_caps * r.atoms {
@@ -92,7 +96,7 @@ pub fn routing_forward(r: &Routing, votes: &[f32], bias: &[f32]) -> Vec<f32> {
                 // SAFETY: tiles write disjoint voxels `p0..p0 + n` of each output row,
                 // all inside the `out_len` buffer.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(v[j].as_ptr(), op.get().add(base), n);
+                    store_lane(&v[j], op.get().add(base), n);
                 }
             }
         },
@@ -115,7 +119,7 @@ pub fn routing_backward(
     assert_eq!(grad_out.len(), r.out_len(), "output gradient length");
     let mut grad_votes = Output::new(r.votes_len());
     let gp = grad_votes.ptr();
-    let isa = Isa::detect();
+    let arch = Arch::new();
     let tiles = r.batch * r.tiles_per_map();
     let ob = r.bias_len();
     let mut bias_parts = vec![0.0f32; tiles * ob];
@@ -125,8 +129,11 @@ pub fn routing_backward(
             let (b, p0, n) = tile_span(r, tile);
             w.gather_votes(r, votes, b, p0, n);
             w.gather_grad(r, grad_out, b, p0, n);
-            // SAFETY: `w` was sized for `r`.
-            unsafe { isa.backward(r, bias, w) };
+            arch.dispatch(BackwardTile {
+                r,
+                bias,
+                w: &mut *w,
+            });
             for (g, lane) in bias_part.iter_mut().zip(&w.gbias) {
                 *g = lane.iter().sum();
             }
@@ -135,7 +142,7 @@ pub fn routing_backward(
                 let base = (b * r.in_caps * r.out_caps * r.atoms + row) * r.positions + p0;
                 // SAFETY: tiles write disjoint voxels of each vote row, inside the buffer.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(lane.as_ptr(), gp.get().add(base), n);
+                    store_lane(lane, gp.get().add(base), n);
                 }
             }
         },
@@ -148,6 +155,31 @@ pub fn routing_backward(
     }
     // SAFETY: the tiles cover every voxel of every vote row.
     (unsafe { grad_votes.finish() }, grad_bias)
+}
+
+/// Copies `src` (1 to 16 values) into the first lanes of `lane`, zeros after.
+#[inline(always)]
+fn load_lane(lane: &mut Lane, src: &[f32]) {
+    match <&Lane>::try_from(src) {
+        Ok(full) => *lane = *full,
+        Err(_) => {
+            lane[..src.len()].copy_from_slice(src);
+            lane[src.len()..].fill(0.0);
+        }
+    }
+}
+
+/// Writes the first `n` lanes of `lane` to `dst`.
+///
+/// # Safety
+/// `dst..dst + n` must be valid for writes and not accessed by anyone else meanwhile.
+#[inline(always)]
+unsafe fn store_lane(lane: &Lane, dst: *mut f32, n: usize) {
+    if n == LANES {
+        (dst as *mut Lane).write_unaligned(*lane);
+    } else {
+        std::ptr::copy_nonoverlapping(lane.as_ptr(), dst, n);
+    }
 }
 
 /// Batch index, first voxel and number of voxels (1..=16) of tile `tile`.
@@ -203,8 +235,7 @@ impl Work {
         let src = &votes[b * rows * r.positions..(b + 1) * rows * r.positions];
         for (row, lane) in self.u.iter_mut().enumerate() {
             let at = row * r.positions + p0;
-            lane[..n].copy_from_slice(&src[at..at + n]);
-            lane[n..].fill(0.0);
+            load_lane(lane, &src[at..at + n]);
         }
     }
 
@@ -214,8 +245,7 @@ impl Work {
         let src = &grad[b * rows * r.positions..(b + 1) * rows * r.positions];
         for (row, lane) in self.gv.iter_mut().enumerate() {
             let at = row * r.positions + p0;
-            lane[..n].copy_from_slice(&src[at..at + n]);
-            lane[n..].fill(0.0);
+            load_lane(lane, &src[at..at + n]);
         }
     }
 
@@ -226,160 +256,216 @@ impl Work {
     }
 }
 
-/// The instruction set the tile loops are compiled for, picked once per call. Every variant
-/// runs the same operations in the same order (no fused multiply-add), so results are equal.
+/// One tile's forward iterations under the widest instruction set pulp finds at run time.
+struct ForwardTile<'a> {
+    r: &'a Routing,
+    bias: &'a [f32],
+    w: &'a mut Work,
+}
+
+impl WithSimd for ForwardTile<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        forward_tile(Ops(simd), self.r, self.bias, self.w)
+    }
+}
+
+/// One tile's gradient under the widest instruction set pulp finds at run time.
+struct BackwardTile<'a> {
+    r: &'a Routing,
+    bias: &'a [f32],
+    w: &'a mut Work,
+}
+
+impl WithSimd for BackwardTile<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        backward_tile(Ops(simd), self.r, self.bias, self.w)
+    }
+}
+
+/// Element-wise operations on whole lanes (16 voxels) with the vector type of `S`: one AVX-512
+/// register, two AVX2 registers, or 16 scalars. Every instruction set runs the same operations
+/// in the same order (no fused multiply-add), so results agree bit for bit.
 #[derive(Clone, Copy)]
-enum Isa {
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    Generic,
-}
+struct Ops<S>(S);
 
-impl Isa {
-    fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
+/// Lane-wise binary operations of [`Ops`] (no closures: every call must inline into the
+/// function compiled for the instruction set).
+macro_rules! lane_binary {
+    ($($(#[$doc:meta])* $name:ident => $op:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[inline(always)]
+            fn $name(self, a: &Lane, b: &Lane) -> Lane {
+                let mut out = [0.0f32; LANES];
+                let (o, _) = S::as_mut_simd_f32s(&mut out);
+                let (a, _) = S::as_simd_f32s(a);
+                let (b, _) = S::as_simd_f32s(b);
+                for ((o, a), b) in o.iter_mut().zip(a).zip(b) {
+                    *o = self.0.$op(*a, *b);
+                }
+                out
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Isa::Avx2;
+        )*
+    };
+}
+
+impl<S: Simd> Ops<S> {
+    lane_binary! {
+        /// `max(a, b)`.
+        max => max_f32s;
+        /// `a − b`.
+        sub => sub_f32s;
+        /// `a · b`.
+        mul => mul_f32s;
+        /// `a / b`.
+        div => div_f32s;
+    }
+
+    /// `acc += x · y`.
+    #[inline(always)]
+    fn mul_acc(self, acc: &mut Lane, x: &Lane, y: &Lane) {
+        let (a, _) = S::as_mut_simd_f32s(acc);
+        let (x, _) = S::as_simd_f32s(x);
+        let (y, _) = S::as_simd_f32s(y);
+        let s = self.0;
+        for ((a, x), y) in a.iter_mut().zip(x).zip(y) {
+            *a = s.add_f32s(*a, s.mul_f32s(*x, *y));
+        }
+    }
+
+    /// `acc += x`.
+    #[inline(always)]
+    fn add_to(self, acc: &mut Lane, x: &Lane) {
+        let (a, _) = S::as_mut_simd_f32s(acc);
+        let (x, _) = S::as_simd_f32s(x);
+        let s = self.0;
+        for (a, x) in a.iter_mut().zip(x) {
+            *a = s.add_f32s(*a, *x);
+        }
+    }
+
+    /// `e^(a − m)` for `a ≤ m` (differences below −87 give ≈ 0): Cody–Waite reduction
+    /// `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-6 Taylor polynomial of `e^r` (relative error
+    /// ≈ 1.2e-7), times `2^n` built in the exponent bits.
+    #[inline(always)]
+    fn exp_of_difference(self, a: &Lane, m: &Lane) -> Lane {
+        const LOG2E: f32 = std::f32::consts::LOG2_E;
+        const LN2_HI: f32 = 0.693_145_75;
+        const LN2_LO: f32 = 1.428_606_8e-6;
+        // 1.5 · 2^23: adding it rounds to an integer, held in the low mantissa bits.
+        const ROUND: f32 = 12_582_912.0;
+        const COEF: [f32; 7] = [
+            1.0,
+            1.0,
+            0.5,
+            1.0 / 6.0,
+            1.0 / 24.0,
+            1.0 / 120.0,
+            1.0 / 720.0,
+        ];
+        let s = self.0;
+        let mut out = [0.0f32; LANES];
+        let (o, _) = S::as_mut_simd_f32s(&mut out);
+        let (a, _) = S::as_simd_f32s(a);
+        let (m, _) = S::as_simd_f32s(m);
+        for ((o, a), m) in o.iter_mut().zip(a).zip(m) {
+            let x = s.max_f32s(s.sub_f32s(*a, *m), s.splat_f32s(-87.0));
+            let t = s.add_f32s(s.mul_f32s(x, s.splat_f32s(LOG2E)), s.splat_f32s(ROUND));
+            let n = s.sub_f32s(t, s.splat_f32s(ROUND));
+            let r = s.sub_f32s(
+                s.sub_f32s(x, s.mul_f32s(n, s.splat_f32s(LN2_HI))),
+                s.mul_f32s(n, s.splat_f32s(LN2_LO)),
+            );
+            let mut p = s.splat_f32s(COEF[6]);
+            for c in COEF[..6].iter().rev() {
+                p = s.add_f32s(s.mul_f32s(p, r), s.splat_f32s(*c));
             }
+            // 2^n: (n + 127) in the exponent field; n is the low bits of t minus those of ROUND.
+            let k = s.sub_u32s(s.transmute_u32s_f32s(t), s.splat_u32s(ROUND.to_bits()));
+            let bits = s.mul_u32s(s.add_u32s(k, s.splat_u32s(127)), s.splat_u32s(1 << 23));
+            *o = s.mul_f32s(p, s.transmute_f32s_u32s(bits));
         }
-        Isa::Generic
+        out
     }
 
-    /// # Safety
-    /// `w` must have been built by [`Work::new`] for `r`, and the CPU must support `self`.
-    unsafe fn forward(self, r: &Routing, bias: &[f32], w: &mut Work) {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => forward_avx512(r, bias, w),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => forward_avx2(r, bias, w),
-            Isa::Generic => forward_tile(r, bias, w),
+    /// The squash factor `k = n / (1 + n) / √(n + ε)` of squared lengths `n`.
+    #[inline(always)]
+    fn squash_factor(self, n2: &Lane) -> Lane {
+        let s = self.0;
+        let mut out = [0.0f32; LANES];
+        let (o, _) = S::as_mut_simd_f32s(&mut out);
+        let (n2, _) = S::as_simd_f32s(n2);
+        for (o, n) in o.iter_mut().zip(n2) {
+            let ratio = s.div_f32s(*n, s.add_f32s(*n, s.splat_f32s(1.0)));
+            *o = s.div_f32s(ratio, s.sqrt_f32s(s.add_f32s(*n, s.splat_f32s(SQUASH_EPS))));
         }
+        out
     }
 
-    /// # Safety
-    /// As [`Isa::forward`].
-    unsafe fn backward(self, r: &Routing, bias: &[f32], w: &mut Work) {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => backward_avx512(r, bias, w),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => backward_avx2(r, bias, w),
-            Isa::Generic => backward_tile(r, bias, w),
+    /// `2 k'(n) · dot` with `k' = (n + 2ε − n²) / (2 (n+ε)^{3/2} (1+n)²)`, the derivative of
+    /// [`Ops::squash_factor`].
+    #[inline(always)]
+    fn squash_factor_slope(self, n2: &Lane, dot: &Lane) -> Lane {
+        let s = self.0;
+        let mut out = [0.0f32; LANES];
+        let (o, _) = S::as_mut_simd_f32s(&mut out);
+        let (n2, _) = S::as_simd_f32s(n2);
+        let (dot, _) = S::as_simd_f32s(dot);
+        for ((o, n), dot) in o.iter_mut().zip(n2).zip(dot) {
+            let n = *n;
+            let ne = s.add_f32s(n, s.splat_f32s(SQUASH_EPS));
+            let root = s.sqrt_f32s(ne);
+            let one_n = s.add_f32s(n, s.splat_f32s(1.0));
+            let num = s.sub_f32s(
+                s.add_f32s(n, s.splat_f32s(2.0 * SQUASH_EPS)),
+                s.mul_f32s(n, n),
+            );
+            let den = s.mul_f32s(
+                s.mul_f32s(s.mul_f32s(s.splat_f32s(2.0), ne), root),
+                s.mul_f32s(one_n, one_n),
+            );
+            *o = s.mul_f32s(s.mul_f32s(s.splat_f32s(2.0), s.div_f32s(num, den)), *dot);
         }
+        out
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2")]
-unsafe fn forward_avx512(r: &Routing, bias: &[f32], w: &mut Work) {
-    forward_tile(r, bias, w)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn forward_avx2(r: &Routing, bias: &[f32], w: &mut Work) {
-    forward_tile(r, bias, w)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2")]
-unsafe fn backward_avx512(r: &Routing, bias: &[f32], w: &mut Work) {
-    backward_tile(r, bias, w)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn backward_avx2(r: &Routing, bias: &[f32], w: &mut Work) {
-    backward_tile(r, bias, w)
-}
-
-/// `acc += x · y`, lane by lane.
-#[inline(always)]
-fn mul_acc(acc: &mut Lane, x: &Lane, y: &Lane) {
-    for l in 0..LANES {
-        acc[l] += x[l] * y[l];
-    }
-}
-
-/// `e^x` lane by lane for `x ≤ 0` (inputs below −87 give ≈ 0): Cody–Waite reduction
-/// `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-6 Taylor polynomial of `e^r` (relative error
-/// ≈ 1.2e-7), scaled by `2^n` built in the exponent bits.
-#[inline(always)]
-fn exp_nonpositive(x: &Lane) -> Lane {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // 1.5 · 2^23: adding it rounds to an integer, held in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
-    let mut out = [0.0f32; LANES];
-    for l in 0..LANES {
-        let x = x[l].max(-87.0);
-        let t = x * LOG2E + ROUND;
-        let n = t - ROUND;
-        let r = (x - n * LN2_HI) - n * LN2_LO;
-        let p = 1.0
-            + r * (1.0
-                + r * (0.5
-                    + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-        let k = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-        let scale = f32::from_bits(((k + 127) << 23) as u32);
-        out[l] = p * scale;
-    }
-    out
 }
 
 /// Couplings `c[i][·] = softmax(b[i][·])` over the `out_caps` logits of each input capsule.
 #[inline(always)]
-fn softmax_rows(b: &[Lane], c: &mut [Lane], out_caps: usize) {
+fn softmax_rows<S: Simd>(o: Ops<S>, b: &[Lane], c: &mut [Lane], out_caps: usize) {
     for (bi, ci) in b.chunks_exact(out_caps).zip(c.chunks_exact_mut(out_caps)) {
         let mut m = bi[0];
         for bj in &bi[1..] {
-            for l in 0..LANES {
-                m[l] = m[l].max(bj[l]);
-            }
+            m = o.max(&m, bj);
         }
         let mut sum = [0.0f32; LANES];
         for (bj, cj) in bi.iter().zip(ci.iter_mut()) {
-            let mut d = [0.0f32; LANES];
-            for l in 0..LANES {
-                d[l] = bj[l] - m[l];
-            }
-            *cj = exp_nonpositive(&d);
-            for l in 0..LANES {
-                sum[l] += cj[l];
-            }
+            *cj = o.exp_of_difference(bj, &m);
+            o.add_to(&mut sum, cj);
         }
         for cj in ci.iter_mut() {
-            for l in 0..LANES {
-                cj[l] /= sum[l];
-            }
+            *cj = o.div(cj, &sum);
         }
     }
 }
 
 /// `v = squash(s)` for each capsule (rows of `atoms` lanes).
 #[inline(always)]
-fn squash_rows(s: &[Lane], v: &mut [Lane], atoms: usize) {
+fn squash_rows<S: Simd>(o: Ops<S>, s: &[Lane], v: &mut [Lane], atoms: usize) {
     for (sj, vj) in s.chunks_exact(atoms).zip(v.chunks_exact_mut(atoms)) {
         let mut n2 = [0.0f32; LANES];
         for sk in sj {
-            mul_acc(&mut n2, sk, sk);
+            o.mul_acc(&mut n2, sk, sk);
         }
-        let mut k = [0.0f32; LANES];
-        for l in 0..LANES {
-            k[l] = n2[l] / (n2[l] + 1.0) / (n2[l] + SQUASH_EPS).sqrt();
-        }
+        let k = o.squash_factor(&n2);
         for (sk, vk) in sj.iter().zip(vj.iter_mut()) {
-            for l in 0..LANES {
-                vk[l] = sk[l] * k[l];
-            }
+            *vk = o.mul(sk, &k);
         }
     }
 }
@@ -387,7 +473,13 @@ fn squash_rows(s: &[Lane], v: &mut [Lane], atoms: usize) {
 /// Gradient of the squash: `gs = k·gv + 2k'·⟨gv, s⟩·s` per capsule, with `k = n/((1+n)√(n+ε))`,
 /// `n = |s|²` and `k' = dk/dn = (n + 2ε − n²) / (2 (n+ε)^{3/2} (1+n)²)`.
 #[inline(always)]
-fn squash_rows_backward(s: &[Lane], gv: &[Lane], gs: &mut [Lane], atoms: usize) {
+fn squash_rows_backward<S: Simd>(
+    o: Ops<S>,
+    s: &[Lane],
+    gv: &[Lane],
+    gs: &mut [Lane],
+    atoms: usize,
+) {
     for ((sj, gvj), gsj) in s
         .chunks_exact(atoms)
         .zip(gv.chunks_exact(atoms))
@@ -396,24 +488,14 @@ fn squash_rows_backward(s: &[Lane], gv: &[Lane], gs: &mut [Lane], atoms: usize) 
         let mut n2 = [0.0f32; LANES];
         let mut dot = [0.0f32; LANES];
         for (sk, gk) in sj.iter().zip(gvj) {
-            mul_acc(&mut n2, sk, sk);
-            mul_acc(&mut dot, sk, gk);
+            o.mul_acc(&mut n2, sk, sk);
+            o.mul_acc(&mut dot, sk, gk);
         }
-        let mut k = [0.0f32; LANES];
-        let mut t = [0.0f32; LANES];
-        for l in 0..LANES {
-            let n = n2[l];
-            let root = (n + SQUASH_EPS).sqrt();
-            let one_n = 1.0 + n;
-            k[l] = n / one_n / root;
-            let dk =
-                (n + 2.0 * SQUASH_EPS - n * n) / (2.0 * (n + SQUASH_EPS) * root * one_n * one_n);
-            t[l] = 2.0 * dk * dot[l];
-        }
+        let k = o.squash_factor(&n2);
+        let t = o.squash_factor_slope(&n2, &dot);
         for ((sk, gk), out) in sj.iter().zip(gvj).zip(gsj.iter_mut()) {
-            for l in 0..LANES {
-                out[l] = k[l] * gk[l] + t[l] * sk[l];
-            }
+            *out = o.mul(&k, gk);
+            o.mul_acc(out, &t, sk);
         }
     }
 }
@@ -421,18 +503,16 @@ fn squash_rows_backward(s: &[Lane], gv: &[Lane], gs: &mut [Lane], atoms: usize) 
 /// All routing iterations of one tile (votes in `w.u`): fills `w.c`, `w.s`, `w.v` for every
 /// iteration; `w.b` ends as the last logits.
 #[inline(always)]
-fn forward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
+fn forward_tile<S: Simd>(o: Ops<S>, r: &Routing, bias: &[f32], w: &mut Work) {
     let (ci, co, a) = (r.in_caps, r.out_caps, r.atoms);
     let (nc, nv) = (ci * co, co * a);
-    for lane in w.b.iter_mut() {
-        *lane = [0.0; LANES];
-    }
+    w.b.fill([0.0; LANES]);
     for t in 0..r.iters {
         let c = &mut w.c[t * nc..(t + 1) * nc];
         if t == 0 {
             c.fill([1.0 / co as f32; LANES]);
         } else {
-            softmax_rows(&w.b, c, co);
+            softmax_rows(o, &w.b, c, co);
         }
         let s = &mut w.s[t * nv..(t + 1) * nv];
         for (sj, &bj) in s.iter_mut().zip(bias) {
@@ -443,19 +523,19 @@ fn forward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
                 let cij = &c[i * co + j];
                 let u = &w.u[(i * co + j) * a..(i * co + j + 1) * a];
                 for (sk, uk) in s[j * a..(j + 1) * a].iter_mut().zip(u) {
-                    mul_acc(sk, cij, uk);
+                    o.mul_acc(sk, cij, uk);
                 }
             }
         }
         let v = &mut w.v[t * nv..(t + 1) * nv];
-        squash_rows(s, v, a);
+        squash_rows(o, s, v, a);
         if t + 1 < r.iters {
             for i in 0..ci {
                 for j in 0..co {
                     let u = &w.u[(i * co + j) * a..(i * co + j + 1) * a];
                     let bij = &mut w.b[i * co + j];
                     for (uk, vk) in u.iter().zip(&v[j * a..(j + 1) * a]) {
-                        mul_acc(bij, uk, vk);
+                        o.mul_acc(bij, uk, vk);
                     }
                 }
             }
@@ -467,18 +547,14 @@ fn forward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
 /// `w.gu` and the bias gradient per lane in `w.gbias` (lanes past the tile's voxels are zero,
 /// since their output gradient is).
 #[inline(always)]
-fn backward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
-    forward_tile(r, bias, w);
+fn backward_tile<S: Simd>(o: Ops<S>, r: &Routing, bias: &[f32], w: &mut Work) {
+    forward_tile(o, r, bias, w);
     let (ci, co, a) = (r.in_caps, r.out_caps, r.atoms);
     let (nc, nv) = (ci * co, co * a);
     // `w.b` now holds the gradient with respect to the logits after the current iteration.
-    for lane in
-        w.b.iter_mut()
-            .chain(w.gu.iter_mut())
-            .chain(w.gbias.iter_mut())
-    {
-        *lane = [0.0; LANES];
-    }
+    w.b.fill([0.0; LANES]);
+    w.gu.fill([0.0; LANES]);
+    w.gbias.fill([0.0; LANES]);
     for t in (0..r.iters).rev() {
         let c = &w.c[t * nc..(t + 1) * nc];
         let s = &w.s[t * nv..(t + 1) * nv];
@@ -486,25 +562,21 @@ fn backward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
         if t + 1 < r.iters {
             // b_{t+1} = b_t + ⟨u, v_t⟩: gradients reach v_t (gv was the later iteration's,
             // which does not depend on v_t directly) and u.
-            for lane in w.gv.iter_mut() {
-                *lane = [0.0; LANES];
-            }
+            w.gv.fill([0.0; LANES]);
             for i in 0..ci {
                 for j in 0..co {
                     let g = &w.b[i * co + j];
-                    let row = (i * co + j) * a..(i * co + j + 1) * a;
+                    let row = (i * co + j) * a;
                     for k in 0..a {
-                        mul_acc(&mut w.gv[j * a + k], g, &w.u[row.start + k]);
-                        mul_acc(&mut w.gu[row.start + k], g, &v[j * a + k]);
+                        o.mul_acc(&mut w.gv[j * a + k], g, &w.u[row + k]);
+                        o.mul_acc(&mut w.gu[row + k], g, &v[j * a + k]);
                     }
                 }
             }
         }
-        squash_rows_backward(s, &w.gv, &mut w.gs, a);
+        squash_rows_backward(o, s, &w.gv, &mut w.gs, a);
         for (acc, g) in w.gbias.iter_mut().zip(&w.gs) {
-            for l in 0..LANES {
-                acc[l] += g[l];
-            }
+            o.add_to(acc, g);
         }
         for i in 0..ci {
             for j in 0..co {
@@ -512,8 +584,8 @@ fn backward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
                 let row = (i * co + j) * a;
                 let mut gc = [0.0f32; LANES];
                 for k in 0..a {
-                    mul_acc(&mut w.gu[row + k], cij, &w.gs[j * a + k]);
-                    mul_acc(&mut gc, &w.gs[j * a + k], &w.u[row + k]);
+                    o.mul_acc(&mut w.gu[row + k], cij, &w.gs[j * a + k]);
+                    o.mul_acc(&mut gc, &w.gs[j * a + k], &w.u[row + k]);
                 }
                 w.gc[i * co + j] = gc;
             }
@@ -523,14 +595,11 @@ fn backward_tile(r: &Routing, bias: &[f32], w: &mut Work) {
             for i in 0..ci {
                 let mut dot = [0.0f32; LANES];
                 for j in 0..co {
-                    mul_acc(&mut dot, &c[i * co + j], &w.gc[i * co + j]);
+                    o.mul_acc(&mut dot, &c[i * co + j], &w.gc[i * co + j]);
                 }
                 for j in 0..co {
-                    let (cij, gcij) = (&c[i * co + j], &w.gc[i * co + j]);
-                    let gb = &mut w.b[i * co + j];
-                    for l in 0..LANES {
-                        gb[l] += cij[l] * (gcij[l] - dot[l]);
-                    }
+                    let d = o.sub(&w.gc[i * co + j], &dot);
+                    o.mul_acc(&mut w.b[i * co + j], &c[i * co + j], &d);
                 }
             }
         }
@@ -627,13 +696,24 @@ mod tests {
         }
     }
 
+    /// `e^x` of a lane through the dispatched vector code.
+    struct ExpOfLane(Lane);
+
+    impl WithSimd for ExpOfLane {
+        type Output = Lane;
+
+        fn with_simd<S: Simd>(self, simd: S) -> Lane {
+            Ops(simd).exp_of_difference(&self.0, &[0.0; LANES])
+        }
+    }
+
     #[test]
     fn exp_matches_std() {
         let xs: Vec<f32> = (0..400).map(|i| -0.25 * i as f32).collect();
         for chunk in xs.chunks(LANES) {
             let mut lane = [0.0f32; LANES];
             lane[..chunk.len()].copy_from_slice(chunk);
-            let e = exp_nonpositive(&lane);
+            let e = Arch::new().dispatch(ExpOfLane(lane));
             for (x, got) in chunk.iter().zip(e) {
                 let want = (*x as f64).exp();
                 if *x >= -87.0 {
