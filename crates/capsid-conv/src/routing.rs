@@ -90,13 +90,12 @@ pub fn routing_forward(r: &Routing, votes: &[f32], bias: &[f32]) -> Vec<f32> {
                 w: &mut *w,
             });
             let v = w.last_v(r);
-            let op = op;
-            for j in 0..r.out_caps * r.atoms {
+            for (j, lane) in v.iter().enumerate() {
                 let base = (b * r.out_caps * r.atoms + j) * r.positions + p0;
                 // SAFETY: tiles write disjoint voxels `p0..p0 + n` of each output row,
                 // all inside the `out_len` buffer.
                 unsafe {
-                    store_lane(&v[j], op.get().add(base), n);
+                    store_lane(lane, op.get().add(base), n);
                 }
             }
         },
@@ -137,7 +136,6 @@ pub fn routing_backward(
             for (g, lane) in bias_part.iter_mut().zip(&w.gbias) {
                 *g = lane.iter().sum();
             }
-            let gp = gp;
             for (row, lane) in w.gu.iter().enumerate() {
                 let base = (b * r.in_caps * r.out_caps * r.atoms + row) * r.positions + p0;
                 // SAFETY: tiles write disjoint voxels of each vote row, inside the buffer.
