@@ -15,6 +15,7 @@
 //! products in a fixed order, so every result is deterministic whatever the thread count. Work runs
 //! on rayon's global pool (the caller sets its size). [`naive`] holds plain-loop references.
 
+pub mod activation;
 mod fast;
 mod im2col;
 pub mod naive;

@@ -17,6 +17,7 @@
 //! Results do not depend on the thread count (the bias gradient is summed per tile, then in tile
 //! order).
 
+use crate::activation::exp_neg;
 use crate::fast::Output;
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
@@ -348,46 +349,17 @@ impl<S: Simd> Ops<S> {
         }
     }
 
-    /// `e^(a − m)` for `a ≤ m` (differences below −87 give ≈ 0): Cody–Waite reduction
-    /// `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, degree-6 Taylor polynomial of `e^r` (relative error
-    /// ≈ 1.2e-7), times `2^n` built in the exponent bits.
+    /// `e^(a − m)` for `a ≤ m` (differences below −87 give ≈ 0; see
+    /// [`crate::activation::exp_neg`]).
     #[inline(always)]
     fn exp_of_difference(self, a: &Lane, m: &Lane) -> Lane {
-        const LOG2E: f32 = std::f32::consts::LOG2_E;
-        const LN2_HI: f32 = 0.693_145_75;
-        const LN2_LO: f32 = 1.428_606_8e-6;
-        // 1.5 · 2^23: adding it rounds to an integer, held in the low mantissa bits.
-        const ROUND: f32 = 12_582_912.0;
-        const COEF: [f32; 7] = [
-            1.0,
-            1.0,
-            0.5,
-            1.0 / 6.0,
-            1.0 / 24.0,
-            1.0 / 120.0,
-            1.0 / 720.0,
-        ];
         let s = self.0;
         let mut out = [0.0f32; LANES];
         let (o, _) = S::as_mut_simd_f32s(&mut out);
         let (a, _) = S::as_simd_f32s(a);
         let (m, _) = S::as_simd_f32s(m);
         for ((o, a), m) in o.iter_mut().zip(a).zip(m) {
-            let x = s.max_f32s(s.sub_f32s(*a, *m), s.splat_f32s(-87.0));
-            let t = s.add_f32s(s.mul_f32s(x, s.splat_f32s(LOG2E)), s.splat_f32s(ROUND));
-            let n = s.sub_f32s(t, s.splat_f32s(ROUND));
-            let r = s.sub_f32s(
-                s.sub_f32s(x, s.mul_f32s(n, s.splat_f32s(LN2_HI))),
-                s.mul_f32s(n, s.splat_f32s(LN2_LO)),
-            );
-            let mut p = s.splat_f32s(COEF[6]);
-            for c in COEF[..6].iter().rev() {
-                p = s.add_f32s(s.mul_f32s(p, r), s.splat_f32s(*c));
-            }
-            // 2^n: (n + 127) in the exponent field; n is the low bits of t minus those of ROUND.
-            let k = s.sub_u32s(s.transmute_u32s_f32s(t), s.splat_u32s(ROUND.to_bits()));
-            let bits = s.mul_u32s(s.add_u32s(k, s.splat_u32s(127)), s.splat_u32s(1 << 23));
-            *o = s.mul_f32s(p, s.transmute_f32s_u32s(bits));
+            *o = exp_neg(s, s.sub_f32s(*m, *a));
         }
         out
     }

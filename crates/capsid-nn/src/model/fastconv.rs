@@ -178,6 +178,15 @@ pub fn fast_max_pool3d_2(x: Tensor<5>) -> Tensor<5> {
     ))
 }
 
+/// `tanh` element-wise: capsid's vectorised kernel with its gradient on the flex device (`f32`,
+/// fast path on), Burn's `tanh` elsewhere.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if fast_conv_enabled() && on_flex_f32(&x) {
+        return Tensor::from_dispatch(<Dispatch as FastConvBackend>::fast_tanh(x.into_dispatch()));
+    }
+    x.tanh()
+}
+
 /// Fused dynamic routing on tensors (the flex device only; see
 /// [`FastConvBackend::fast_routing`]): votes `[B, in_caps, out_caps, atoms, positions]`, bias
 /// `[out_caps, atoms]` → `[B, out_caps, atoms, positions]`.
@@ -355,6 +364,21 @@ pub trait FastConvBackend: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let _ = (votes, bias, output_grad, iters);
         unreachable!("fast_routing runs on the flex backend only")
+    }
+
+    /// `tanh` element-wise (`capsid_conv::activation`). Flex (and autodiff over it) only.
+    fn fast_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let _ = x;
+        unreachable!("fast_tanh runs on the flex backend only")
+    }
+
+    /// Gradient of [`FastConvBackend::fast_tanh`] from its output `y`: `grad · (1 − y²)`.
+    fn fast_tanh_backward(
+        y: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let _ = (y, output_grad);
+        unreachable!("fast_tanh runs on the flex backend only")
     }
 }
 
@@ -689,6 +713,22 @@ impl FastConvBackend for Flex {
         flex_from_vec(dx, vec![b, c, d, h, w])
     }
 
+    fn fast_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let xs = contiguous_f32(&x).expect("tanh of an f32 tensor");
+        let y = capsid_conv::activation::tanh_forward(values(&xs));
+        flex_from_vec(y, x.shape().to_vec())
+    }
+
+    fn fast_tanh_backward(
+        y: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let ys = contiguous_f32(&y).expect("tanh of an f32 tensor");
+        let gs = contiguous_f32(&output_grad).expect("tanh gradient in f32");
+        let dx = capsid_conv::activation::tanh_backward(values(&ys), values(&gs));
+        flex_from_vec(dx, y.shape().to_vec())
+    }
+
     fn fast_routing(
         votes: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -823,6 +863,27 @@ impl<B: FastConvBackend> Backward<B, 1> for FastMaxPool3d2 {
         if let Some(id) = parent {
             let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
             grads.register::<B>(id, B::fast_max_pool3d_2_backward(x, grad));
+        }
+    }
+}
+
+/// Backward step of `tanh` (parent x; state: the output).
+#[derive(Debug)]
+struct FastTanh;
+
+impl<B: FastConvBackend> Backward<B, 1> for FastTanh {
+    type State = FloatTensor<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [parent] = ops.parents.map(|p| p.map(|n| n.id));
+        if let Some(id) = parent {
+            grads.register::<B>(id, B::fast_tanh_backward(ops.state, grad));
         }
     }
 }
@@ -1095,6 +1156,16 @@ impl<B: FastConvBackend, C: CheckpointStrategy> FastConvBackend for Autodiff<B, 
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::fast_max_pool3d_2(x.into_primitive())),
+        }
+    }
+
+    fn fast_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match FastTanh.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = B::fast_tanh(x.into_primitive());
+                prep.finish(out.clone(), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_tanh(x.into_primitive())),
         }
     }
 
@@ -1478,6 +1549,30 @@ mod tests {
             &values(up.forward(x)),
             "conv_transpose3d wrapper",
         );
+    }
+
+    /// The vectorised tanh gives Burn's values and gradient on the autodiff device (an odd
+    /// element count, so the scalar tail runs too), and Burn's own op elsewhere.
+    #[test]
+    fn tanh_value_and_gradient_match_burn() {
+        let device = Device::flex().autodiff();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let x0 = random(&mut rng, [3, 5, 7, 9, 11], &device).mul_scalar(4.0);
+        let w = random(&mut rng, [3, 5, 7, 9, 11], &device);
+        let run = |f: fn(Tensor<5>) -> Tensor<5>| {
+            let x = x0.clone().detach().require_grad();
+            let y = f(x.clone());
+            let grads = (y.clone() * w.clone()).sum().backward();
+            (values(y), values(x.grad(&grads).unwrap()))
+        };
+        let (fy, fdx) = run(tanh::<5>);
+        let (by, bdx) = run(|x| x.tanh());
+        for (a, b) in fy.iter().zip(&by) {
+            assert!((a - b).abs() <= 3e-7, "tanh {a} vs {b}");
+        }
+        for (a, b) in fdx.iter().zip(&bdx) {
+            assert!((a - b).abs() <= 2e-6, "gradient {a} vs {b}");
+        }
     }
 
     #[test]

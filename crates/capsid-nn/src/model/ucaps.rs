@@ -274,7 +274,7 @@ impl UCaps3d {
             f = self.feature_norms[i].forward(fastconv::conv3d(&self.feature_convs[i], f));
             f = match self.feature_prelus.get(i) {
                 Some(p) => p.forward(f),
-                None => f.tanh(),
+                None => fastconv::tanh(f),
             };
         }
         let primary = self.primary.forward(f.unsqueeze_dim(1));
