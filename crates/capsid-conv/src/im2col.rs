@@ -45,6 +45,32 @@ pub(crate) fn im2col(d: &Dims, xg: &[f32], r0: usize, r1: usize, cols: &mut [f32
         let xc = &xg[c * in_len..(c + 1) * in_len];
         for kz in 0..kd {
             for ky in 0..kh {
+                if stride2_taps3(d) {
+                    // The three x taps at once: one de-interleaving pass per input row.
+                    let rows = &mut cols[kidx * t..(kidx + 3) * t];
+                    kidx += 3;
+                    let (c0, rest) = rows.split_at_mut(t);
+                    let (c1, c2) = rest.split_at_mut(t);
+                    for r in r0..r1 {
+                        let span = (r - r0) * ow..(r - r0 + 1) * ow;
+                        let d0 = &mut c0[span.clone()];
+                        let d1 = &mut c1[span.clone()];
+                        let d2 = &mut c2[span];
+                        let (oz, oy) = (r / oh, r % oh);
+                        match (input_row(d, 0, oz, kz), input_row(d, 1, oy, ky)) {
+                            (Some(iz), Some(iy)) => {
+                                let src = &xc[(iz * ih + iy) * iw..(iz * ih + iy + 1) * iw];
+                                gather_stride2_taps3(src, d0, d1, d2);
+                            }
+                            _ => {
+                                d0.fill(0.0);
+                                d1.fill(0.0);
+                                d2.fill(0.0);
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for kx in 0..kw {
                     let off = (kx * dx) as isize - px;
                     let (lo, hi) = valid_range(off, sx, iw, ow);
@@ -94,6 +120,23 @@ pub(crate) fn col2im(d: &Dims, cols: &[f32], r0: usize, r1: usize, dxg: &mut [f3
         let xc = &mut dxg[c * in_len..(c + 1) * in_len];
         for kz in 0..kd {
             for ky in 0..kh {
+                if stride2_taps3(d) {
+                    // The three x taps at once: one interleaving pass per input row.
+                    let rows = &cols[kidx * t..(kidx + 3) * t];
+                    kidx += 3;
+                    for r in r0..r1 {
+                        let (oz, oy) = (r / oh, r % oh);
+                        let (Some(iz), Some(iy)) =
+                            (input_row(d, 0, oz, kz), input_row(d, 1, oy, ky))
+                        else {
+                            continue;
+                        };
+                        let tap = |x: usize| &rows[x * t + (r - r0) * ow..][..ow];
+                        let dst = &mut xc[(iz * ih + iy) * iw..(iz * ih + iy + 1) * iw];
+                        scatter_add_stride2_taps3(tap(0), tap(1), tap(2), dst);
+                    }
+                    continue;
+                }
                 for kx in 0..kw {
                     let off = (kx * dx) as isize - px;
                     let (lo, hi) = valid_range(off, sx, iw, ow);
@@ -123,6 +166,72 @@ pub(crate) fn col2im(d: &Dims, cols: &[f32], r0: usize, r1: usize, dxg: &mut [f3
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// True when the x axis has 3 taps, stride 2, dilation 1 and padding 1 (the UNet's up-step and
+/// the stride-2 3×3×3 capsule convolutions), so tap `kx` of output column `j` is input column
+/// `2j + kx − 1`: [`im2col`] and [`col2im`] then handle the three taps in one pass per row.
+#[inline]
+fn stride2_taps3(d: &Dims) -> bool {
+    d.kernel[2] == 3 && d.stride[2] == 2 && d.dilation[2] == 1 && d.padding[2] == 1
+}
+
+/// Column rows of the three x taps of one output row: `d_kx[j] = src[2j + kx − 1]`, zero where
+/// that index is outside `src`. `d0`, `d1`, `d2` have the output width.
+fn gather_stride2_taps3(src: &[f32], d0: &mut [f32], d1: &mut [f32], d2: &mut [f32]) {
+    let ow = d1.len();
+    // Whole pairs (src[2j], src[2j + 1]) for j < pairs: a de-interleave the compiler vectorises.
+    let pairs = (src.len() / 2).min(ow);
+    for ((p, e), o) in src
+        .chunks_exact(2)
+        .zip(&mut d1[..pairs])
+        .zip(&mut d2[..pairs])
+    {
+        *e = p[0];
+        *o = p[1];
+    }
+    for j in pairs..ow {
+        d1[j] = src.get(2 * j).copied().unwrap_or(0.0);
+        d2[j] = src.get(2 * j + 1).copied().unwrap_or(0.0);
+    }
+    // Tap 0 reads column 2j − 1: tap 2's value for j − 1.
+    if ow > 0 {
+        d0[0] = 0.0;
+        d0[1..].copy_from_slice(&d2[..ow - 1]);
+    }
+}
+
+/// The adjoint of [`gather_stride2_taps3`]: `dst[2j + kx − 1] += r_kx[j]` for the indices inside
+/// `dst`.
+fn scatter_add_stride2_taps3(r0: &[f32], r1: &[f32], r2: &[f32], dst: &mut [f32]) {
+    let ow = r1.len();
+    // dst[2j] += r1[j] and dst[2j + 1] += r2[j] + r0[j + 1] for whole pairs with j + 1 < ow.
+    let pairs = (dst.len() / 2).min(ow.saturating_sub(1));
+    if pairs > 0 {
+        for (((p, a), b), c) in dst
+            .chunks_exact_mut(2)
+            .zip(&r1[..pairs])
+            .zip(&r2[..pairs])
+            .zip(&r0[1..=pairs])
+        {
+            p[0] += a;
+            p[1] += b + c;
+        }
+    }
+    // The rest; r0[1..=pairs] are done.
+    for j in pairs..ow {
+        if let Some(v) = dst.get_mut(2 * j) {
+            *v += r1[j];
+        }
+        if let Some(v) = dst.get_mut(2 * j + 1) {
+            *v += r2[j];
+        }
+        if j > pairs {
+            if let Some(v) = dst.get_mut(2 * j - 1) {
+                *v += r0[j];
             }
         }
     }
@@ -174,5 +283,69 @@ mod tests {
             "every column entry written"
         );
         assert_eq!(dot(&cols, &c), dot(&x, &back));
+    }
+
+    /// The three-tap stride-2 rows (padding 1) against the definition, for even and odd input
+    /// widths, output widths that do and do not reach the input's end, and rows in the padding;
+    /// col2im as its adjoint.
+    #[test]
+    fn stride2_three_taps_match_the_definition() {
+        for (iw, ow) in [
+            (8, 4),
+            (9, 5),
+            (9, 4),
+            (7, 3),
+            (2, 1),
+            (1, 1),
+            (6, 2),
+            (3, 2),
+        ] {
+            let d = Dims {
+                batch: 1,
+                c_in: 2,
+                c_out: 1,
+                groups: 1,
+                in_dhw: [3, 4, iw],
+                out_dhw: [2, 3, ow],
+                kernel: [3, 3, 3],
+                stride: [2, 2, 2],
+                padding: [1, 1, 1],
+                dilation: [1, 1, 1],
+            };
+            assert!(stride2_taps3(&d));
+            let k = d.k_cols();
+            let (r0, r1) = (1, 6);
+            let t = (r1 - r0) * ow;
+            let x: Vec<f32> = (0..2 * 12 * iw).map(|i| (i % 11) as f32 - 5.0).collect();
+            let mut cols = vec![f32::NAN; k * t];
+            im2col(&d, &x, r0, r1, &mut cols);
+            for c in 0..2 {
+                for tap in 0..27 {
+                    let (kz, ky, kx) = (tap / 9, (tap / 3) % 3, tap % 3);
+                    for r in r0..r1 {
+                        for j in 0..ow {
+                            let (oz, oy) = (r / 3, r % 3);
+                            let (iz, iy) = (2 * oz + kz, 2 * oy + ky);
+                            let ix = 2 * j + kx;
+                            let inside = (1..=3).contains(&iz)
+                                && (1..=4).contains(&iy)
+                                && (1..=iw).contains(&ix);
+                            let want = if inside {
+                                x[((c * 3 + iz - 1) * 4 + iy - 1) * iw + ix - 1]
+                            } else {
+                                0.0
+                            };
+                            let got = cols[(c * 27 + tap) * t + (r - r0) * ow + j];
+                            assert_eq!(got, want, "iw {iw} ow {ow} c {c} tap {tap} r {r} j {j}");
+                        }
+                    }
+                }
+            }
+            let g: Vec<f32> = (0..k * t).map(|i| (i % 7) as f32 - 3.0).collect();
+            let mut back = vec![0.0; x.len()];
+            col2im(&d, &g, r0, r1, &mut back);
+            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f32>();
+            assert_eq!(dot(&cols, &g), dot(&x, &back), "adjoint, iw {iw} ow {ow}");
+        }
     }
 }
