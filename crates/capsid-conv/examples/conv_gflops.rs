@@ -5,6 +5,11 @@
 //! [--patch 32]`. Prints one row per shape: ms (median) and GFLOP/s of forward, backward-data and
 //! backward-weight, and each as a percentage of the peak.
 
+/// The capsid binary's allocator: with the system allocator each large output is a fresh
+/// mmap, and its unmapping (TLB shootdowns on a VM) can outweigh a kernel's own time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use capsid_conv::*;
 use std::time::Instant;
 
@@ -36,16 +41,20 @@ fn conv(
     })
 }
 
-fn tconv(batch: usize, c_in: usize, c_out: usize, size: usize) -> Layer {
+/// A stride-2 transposed convolution of a `size`³ input: kernel 2 without padding (UCaps' decoder)
+/// or kernel 3 with padding 1 and output padding 1 (the UNet's up-step: nearest ×2 upsampling,
+/// end padding and a 2×2×2 convolution, as one transposed convolution).
+fn tconv(batch: usize, c_in: usize, c_out: usize, size: usize, k: usize) -> Layer {
+    let pad = usize::from(k == 3);
     Layer::Transposed(ConvTranspose3dGeometry {
         batch,
         c_in,
         c_out,
         in_dhw: [size; 3],
-        kernel: [2; 3],
+        kernel: [k; 3],
         stride: [2; 3],
-        padding: [0; 3],
-        padding_out: [0; 3],
+        padding: [pad; 3],
+        padding_out: [pad; 3],
         dilation: [1; 3],
         groups: 1,
     })
@@ -63,13 +72,13 @@ fn layers(p: usize) -> Vec<(String, Layer)> {
         (format!("unet 48→64 k3 {q}³"), conv(b, 48, 64, q, 3, 1, 1)),
         (format!("unet 64→64 k3 {q}³"), conv(b, 64, 64, q, 3, 1, 1)),
         (
-            format!("unet up 64→64 k2 {h}³"),
-            conv(b, 64, 64, h + 1, 2, 1, 0),
+            format!("unet up 64→64 k3s2 {q}³→{h}³"),
+            tconv(b, 64, 64, q, 3),
         ),
         (format!("unet 112→48 k3 {h}³"), conv(b, 112, 48, h, 3, 1, 1)),
         (
-            format!("unet up 48→48 k2 {p}³"),
-            conv(b, 48, 48, p + 1, 2, 1, 0),
+            format!("unet up 48→48 k3s2 {h}³→{p}³"),
+            tconv(b, 48, 48, h, 3),
         ),
         (format!("unet 80→32 k3 {p}³"), conv(b, 80, 32, p, 3, 1, 1)),
         (format!("unet out 32→3 k1 {p}³"), conv(b, 32, 3, p, 1, 1, 0)),
@@ -102,7 +111,7 @@ fn layers(p: usize) -> Vec<(String, Layer)> {
         ),
         (
             format!("ucaps tconv 192→256 k2s2 {}³", p / 8),
-            tconv(b, 192, 256, p / 8),
+            tconv(b, 192, 256, p / 8, 2),
         ),
         (
             format!("ucaps 384→128 k3 {q}³"),
@@ -110,13 +119,16 @@ fn layers(p: usize) -> Vec<(String, Layer)> {
         ),
         (
             format!("ucaps tconv 128→128 k2s2 {q}³"),
-            tconv(b, 128, 128, q),
+            tconv(b, 128, 128, q, 2),
         ),
         (
             format!("ucaps 256→64 k3 {h}³"),
             conv(b, 256, 64, h, 3, 1, 1),
         ),
-        (format!("ucaps tconv 64→64 k2s2 {h}³"), tconv(b, 64, 64, h)),
+        (
+            format!("ucaps tconv 64→64 k2s2 {h}³"),
+            tconv(b, 64, 64, h, 2),
+        ),
         (
             format!("ucaps recon 128→64 k1 {p}³"),
             conv(b, 128, 64, p, 1, 1, 0),

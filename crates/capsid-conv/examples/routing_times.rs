@@ -4,6 +4,11 @@
 //!
 //! Run: `cargo run --release -p capsid-conv --example routing_times -- [--threads 2] [--patch 32]`.
 
+/// The capsid binary's allocator: with the system allocator each large output is a fresh
+/// mmap, and its unmapping (TLB shootdowns on a VM) can outweigh a kernel's own time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use capsid_conv::routing::{routing_backward, routing_forward, Routing};
 use std::time::Instant;
 
