@@ -31,11 +31,21 @@ fn input_row(d: &Dims, a: usize, o: usize, k: usize) -> Option<usize> {
     (i >= 0 && (i as usize) < d.in_dhw[a]).then_some(i as usize)
 }
 
+/// Offset in one channel of the input of the x row that output row `r` reads through taps `kz`,
+/// `ky`, or `None` when that row lies in the padding.
+#[inline]
+fn input_row_start(d: &Dims, r: usize, kz: usize, ky: usize) -> Option<usize> {
+    let oh = d.out_dhw[1];
+    let iz = input_row(d, 0, r / oh, kz)?;
+    let iy = input_row(d, 1, r % oh, ky)?;
+    Some((iz * d.in_dhw[1] + iy) * d.in_dhw[2])
+}
+
 /// Fills `cols[..K·t]` with the column matrix of output rows `[r0, r1)`. `xg` is one batch item's
 /// input channels of one group, `[c_in_group, in_dhw]`.
 pub(crate) fn im2col(d: &Dims, xg: &[f32], r0: usize, r1: usize, cols: &mut [f32]) {
-    let [_, oh, ow] = d.out_dhw;
-    let [_, ih, iw] = d.in_dhw;
+    let ow = d.out_dhw[2];
+    let iw = d.in_dhw[2];
     let [kd, kh, kw] = d.kernel;
     let in_len = d.in_len();
     let t = (r1 - r0) * ow;
@@ -56,13 +66,9 @@ pub(crate) fn im2col(d: &Dims, xg: &[f32], r0: usize, r1: usize, cols: &mut [f32
                         let d0 = &mut c0[span.clone()];
                         let d1 = &mut c1[span.clone()];
                         let d2 = &mut c2[span];
-                        let (oz, oy) = (r / oh, r % oh);
-                        match (input_row(d, 0, oz, kz), input_row(d, 1, oy, ky)) {
-                            (Some(iz), Some(iy)) => {
-                                let src = &xc[(iz * ih + iy) * iw..(iz * ih + iy + 1) * iw];
-                                gather_stride2_taps3(src, d0, d1, d2);
-                            }
-                            _ => {
+                        match input_row_start(d, r, kz, ky) {
+                            Some(at) => gather_stride2_taps3(&xc[at..at + iw], d0, d1, d2),
+                            None => {
                                 d0.fill(0.0);
                                 d1.fill(0.0);
                                 d2.fill(0.0);
@@ -78,14 +84,11 @@ pub(crate) fn im2col(d: &Dims, xg: &[f32], r0: usize, r1: usize, cols: &mut [f32
                     kidx += 1;
                     for r in r0..r1 {
                         let dst = &mut row[(r - r0) * ow..(r - r0 + 1) * ow];
-                        let (oz, oy) = (r / oh, r % oh);
-                        let (Some(iz), Some(iy)) =
-                            (input_row(d, 0, oz, kz), input_row(d, 1, oy, ky))
-                        else {
+                        let Some(at) = input_row_start(d, r, kz, ky) else {
                             dst.fill(0.0);
                             continue;
                         };
-                        let src = &xc[(iz * ih + iy) * iw..(iz * ih + iy + 1) * iw];
+                        let src = &xc[at..at + iw];
                         dst[..lo].fill(0.0);
                         dst[hi..].fill(0.0);
                         if lo < hi {
@@ -109,8 +112,8 @@ pub(crate) fn im2col(d: &Dims, xg: &[f32], r0: usize, r1: usize, cols: &mut [f32
 /// Adds the column matrix `cols[..K·t]` of output rows `[r0, r1)` back into `dxg` (one batch
 /// item's input gradient channels of one group, `[c_in_group, in_dhw]`): the adjoint of [`im2col`].
 pub(crate) fn col2im(d: &Dims, cols: &[f32], r0: usize, r1: usize, dxg: &mut [f32]) {
-    let [_, oh, ow] = d.out_dhw;
-    let [_, ih, iw] = d.in_dhw;
+    let ow = d.out_dhw[2];
+    let iw = d.in_dhw[2];
     let [kd, kh, kw] = d.kernel;
     let in_len = d.in_len();
     let t = (r1 - r0) * ow;
@@ -125,14 +128,11 @@ pub(crate) fn col2im(d: &Dims, cols: &[f32], r0: usize, r1: usize, dxg: &mut [f3
                     let rows = &cols[kidx * t..(kidx + 3) * t];
                     kidx += 3;
                     for r in r0..r1 {
-                        let (oz, oy) = (r / oh, r % oh);
-                        let (Some(iz), Some(iy)) =
-                            (input_row(d, 0, oz, kz), input_row(d, 1, oy, ky))
-                        else {
+                        let Some(at) = input_row_start(d, r, kz, ky) else {
                             continue;
                         };
                         let tap = |x: usize| &rows[x * t + (r - r0) * ow..][..ow];
-                        let dst = &mut xc[(iz * ih + iy) * iw..(iz * ih + iy + 1) * iw];
+                        let dst = &mut xc[at..at + iw];
                         scatter_add_stride2_taps3(tap(0), tap(1), tap(2), dst);
                     }
                     continue;
@@ -146,15 +146,12 @@ pub(crate) fn col2im(d: &Dims, cols: &[f32], r0: usize, r1: usize, dxg: &mut [f3
                         continue;
                     }
                     for r in r0..r1 {
-                        let (oz, oy) = (r / oh, r % oh);
-                        let (Some(iz), Some(iy)) =
-                            (input_row(d, 0, oz, kz), input_row(d, 1, oy, ky))
-                        else {
+                        let Some(at) = input_row_start(d, r, kz, ky) else {
                             continue;
                         };
                         let src = &row[(r - r0) * ow + lo..(r - r0) * ow + hi];
                         let start = ((lo * sx) as isize + off) as usize;
-                        let dst = &mut xc[(iz * ih + iy) * iw..(iz * ih + iy + 1) * iw];
+                        let dst = &mut xc[at..at + iw];
                         if sx == 1 {
                             for (o, v) in dst[start..start + hi - lo].iter_mut().zip(src) {
                                 *o += v;
