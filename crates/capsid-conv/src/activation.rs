@@ -7,7 +7,7 @@ use rayon::prelude::*;
 const CHUNK: usize = 1 << 14;
 
 /// `tanh(x)` element-wise, as `sign(x)·(1 − e)/(1 + e)` with `e = e^{−2|x|}` (absolute error
-/// ≤ 2e-7; the exponential as in [`exp_neg`]).
+/// ≤ 2e-7; the exponential as in [`exp_nonpositive`]).
 pub fn tanh_forward(x: &[f32]) -> Vec<f32> {
     let mut y = vec![0.0f32; x.len()];
     let arch = Arch::new();
@@ -20,10 +20,15 @@ pub fn tanh_forward(x: &[f32]) -> Vec<f32> {
 /// Gradient of [`tanh_forward`] from its output `y`: `dy · (1 − y²)`.
 pub fn tanh_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(y.len(), dy.len(), "tanh gradient length");
-    y.par_chunks(CHUNK)
-        .zip(dy.par_chunks(CHUNK))
-        .flat_map_iter(|(y, dy)| y.iter().zip(dy).map(|(y, g)| g * (1.0 - y * y)))
-        .collect()
+    let mut dx = vec![0.0f32; y.len()];
+    dx.par_chunks_mut(CHUNK)
+        .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+        .for_each(|(dx, (y, dy))| {
+            for ((o, y), g) in dx.iter_mut().zip(y).zip(dy) {
+                *o = g * (1.0 - y * y);
+            }
+        });
+    dx
 }
 
 struct Tanh<'a> {
@@ -47,11 +52,11 @@ impl WithSimd for Tanh<'_> {
     }
 }
 
-/// `e^{−a}` for `a ≥ 0` (`a` above 87 gives ≈ 0): Cody–Waite reduction `−a = n·ln 2 + r`,
+/// `e^x` for `x ≤ 0` (`x` below −87 gives ≈ 0): Cody–Waite reduction `x = n·ln 2 + r`,
 /// `|r| ≤ ln 2 / 2`, degree-6 Taylor polynomial of `e^r` (relative error ≈ 1.2e-7), times `2^n`
 /// built in the exponent bits.
 #[inline(always)]
-pub(crate) fn exp_neg<S: Simd>(s: S, a: S::f32s) -> S::f32s {
+pub(crate) fn exp_nonpositive<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
@@ -66,7 +71,7 @@ pub(crate) fn exp_neg<S: Simd>(s: S, a: S::f32s) -> S::f32s {
         1.0 / 120.0,
         1.0 / 720.0,
     ];
-    let x = s.max_f32s(s.sub_f32s(s.splat_f32s(0.0), a), s.splat_f32s(-87.0));
+    let x = s.max_f32s(x, s.splat_f32s(-87.0));
     let t = s.add_f32s(s.mul_f32s(x, s.splat_f32s(LOG2E)), s.splat_f32s(ROUND));
     let n = s.sub_f32s(t, s.splat_f32s(ROUND));
     let r = s.sub_f32s(
@@ -87,7 +92,7 @@ pub(crate) fn exp_neg<S: Simd>(s: S, a: S::f32s) -> S::f32s {
 fn tanh_vector<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let sign = s.and_f32s(x, s.splat_f32s(-0.0));
     let a = s.abs_f32s(x);
-    let e = exp_neg(s, s.add_f32s(a, a));
+    let e = exp_nonpositive(s, s.mul_f32s(a, s.splat_f32s(-2.0)));
     let one = s.splat_f32s(1.0);
     let t = s.div_f32s(s.sub_f32s(one, e), s.add_f32s(one, e));
     s.or_f32s(t, sign)

@@ -49,13 +49,14 @@ pub(crate) fn im2col(d: &Dims, xg: &[f32], r0: usize, r1: usize, cols: &mut [f32
     let [kd, kh, kw] = d.kernel;
     let in_len = d.in_len();
     let t = (r1 - r0) * ow;
+    let three_taps = stride2_taps3(d);
     let (sx, dx, px) = (d.stride[2], d.dilation[2], d.padding[2] as isize);
     let mut kidx = 0;
     for c in 0..d.cig() {
         let xc = &xg[c * in_len..(c + 1) * in_len];
         for kz in 0..kd {
             for ky in 0..kh {
-                if stride2_taps3(d) {
+                if three_taps {
                     // The three x taps at once: one de-interleaving pass per input row.
                     let rows = &mut cols[kidx * t..(kidx + 3) * t];
                     kidx += 3;
@@ -117,13 +118,14 @@ pub(crate) fn col2im(d: &Dims, cols: &[f32], r0: usize, r1: usize, dxg: &mut [f3
     let [kd, kh, kw] = d.kernel;
     let in_len = d.in_len();
     let t = (r1 - r0) * ow;
+    let three_taps = stride2_taps3(d);
     let (sx, dx, px) = (d.stride[2], d.dilation[2], d.padding[2] as isize);
     let mut kidx = 0;
     for c in 0..d.cig() {
         let xc = &mut dxg[c * in_len..(c + 1) * in_len];
         for kz in 0..kd {
             for ky in 0..kh {
-                if stride2_taps3(d) {
+                if three_taps {
                     // The three x taps at once: one interleaving pass per input row.
                     let rows = &cols[kidx * t..(kidx + 3) * t];
                     kidx += 3;

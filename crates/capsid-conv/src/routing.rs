@@ -17,7 +17,7 @@
 //! Results do not depend on the thread count (the bias gradient is summed per tile, then in tile
 //! order).
 
-use crate::activation::exp_neg;
+use crate::activation::exp_nonpositive;
 use crate::fast::Output;
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
@@ -350,7 +350,7 @@ impl<S: Simd> Ops<S> {
     }
 
     /// `e^(a − m)` for `a ≤ m` (differences below −87 give ≈ 0; see
-    /// [`crate::activation::exp_neg`]).
+    /// [`crate::activation::exp_nonpositive`]).
     #[inline(always)]
     fn exp_of_difference(self, a: &Lane, m: &Lane) -> Lane {
         let s = self.0;
@@ -359,7 +359,7 @@ impl<S: Simd> Ops<S> {
         let (a, _) = S::as_simd_f32s(a);
         let (m, _) = S::as_simd_f32s(m);
         for ((o, a), m) in o.iter_mut().zip(a).zip(m) {
-            *o = exp_neg(s, s.sub_f32s(*m, *a));
+            *o = exp_nonpositive(s, s.sub_f32s(*a, *m));
         }
         out
     }
