@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod pick_tuning;
 mod util;
 
 /// mimalloc as the global allocator: Burn's CPU backend allocates many short-lived buffers, and
@@ -81,9 +82,83 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Run the whole pipeline on built-in simulated data.
     Demo(cmd::demo::Args),
+    /// Look at a tomogram, its maps and picks in a browser, and edit picks.
+    View(cmd::view::Args),
+}
+
+/// Broken pipes end quietly: with SIGPIPE back to its default, `capsid info x | head -1` ends
+/// like any Unix tool when `head` closes the pipe (status 141, no message) instead of panicking
+/// in `println!`.
+fn reset_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default at start-up, before any thread runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A panic is a bug in capsid, never the user's fault: say so on one line (no backtrace) unless
+/// `RUST_BACKTRACE` asks for one in a debug build. Temporary files are removed as the stack
+/// unwinds; the exit status is 101.
+fn install_panic_hook() {
+    let verbose = cfg!(debug_assertions) && std::env::var_os("RUST_BACKTRACE").is_some();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if capsid_core::guard::in_third_party_code() {
+            // Caught around a third-party parser and reported as a one-line error.
+            return;
+        }
+        if verbose {
+            return default_hook(info);
+        }
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let loc = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error (a bug in capsid {}; please report it with the command): {}{loc}",
+            env!("CARGO_PKG_VERSION"),
+            msg.replace('\n', " ")
+        );
+    }));
+}
+
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP: remove this process's temporary files, locks and the empty
+/// folders it created, keep finished outputs, print one line and exit with 128 + the signal.
+fn install_signal_handler() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                capsid_core::guard::cleanup_this_process();
+                let name = match sig {
+                    SIGINT => "SIGINT (Ctrl-C)",
+                    SIGTERM => "SIGTERM",
+                    _ => "SIGHUP",
+                };
+                eprintln!(
+                    "error: interrupted by {name}; temporary files removed, finished outputs kept"
+                );
+                std::process::exit(128 + sig);
+            }
+        });
+    }
 }
 
 fn main() {
+    reset_sigpipe();
+    install_panic_hook();
+    install_signal_handler();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(a) => cmd::simulate::run(a),
@@ -98,6 +173,7 @@ fn main() {
         Command::Info(a) => cmd::info::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::View(a) => cmd::view::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", util::one_line(&e));

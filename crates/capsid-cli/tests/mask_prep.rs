@@ -465,6 +465,7 @@ fn mask_shapes_with_a_real_subtomogram_template() {
             "--shapes",
             "--out",
             &f.p("l.mrc"),
+            "--force",
         ]));
         let lab = read(&f.path("l.mrc"));
         let n = lab.data.iter().filter(|&&v| v == 3.0).count();

@@ -164,6 +164,7 @@ fn pick_components_and_nms_from_probability_maps() {
             &arg,
             "--out",
             s(&csv),
+            "--force",
         ]);
         let picks = read_particles(&csv, &ReadOptions::default()).unwrap();
         // NMS on a flat plateau keeps one pick per ball only if the radius covers the plateau

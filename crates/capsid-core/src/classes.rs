@@ -114,7 +114,7 @@ impl ClassTable {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Checks names (non-empty, no whitespace, unique), labels (1..=255, unique) and radii
+    /// Checks names (non-empty, no whitespace, no path separators or `..`, unique), labels (1..=255, unique) and radii
     /// (exactly one of `radius_a`/`radius_vox`, positive). Returns a message on failure.
     pub fn validate(&self) -> Result<(), String> {
         if self.classes.is_empty() {
@@ -129,6 +129,8 @@ impl ClassTable {
                     c.name
                 ));
             }
+            // Class names become file names (`<tomo>_prob_<class>.mrc`, `{class}` outputs).
+            crate::guard::check_file_name_part("class name", &c.name).map_err(|e| e.to_string())?;
             if !names.insert(c.name.as_str()) {
                 return Err(format!("class name '{}' appears twice", c.name));
             }

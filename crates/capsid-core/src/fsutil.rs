@@ -18,7 +18,7 @@ where
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let tmp = temp_file_builder().tempfile_in(dir).map_err(io_err)?;
+    let tmp = crate::guard::temp_file_in(dir).map_err(io_err)?;
     let (file, tmp_path) = tmp.into_parts();
     let mut w = BufWriter::new(file);
     fill(&mut w).map_err(io_err)?;
@@ -29,12 +29,14 @@ where
     Ok(())
 }
 
-/// A builder for capsid's temporary output files: hidden `.capsid-tmp-` names, and on Unix mode
-/// 0644 (what a plain `File::create` gives under the usual umask) instead of tempfile's 0600, so
-/// outputs stay readable by colleagues after the rename.
+/// A builder for capsid's temporary output files: hidden `.capsid-tmp-HOST.PID.` names (so a
+/// later run can tell a dead process's leftovers from a running one's), and on Unix mode 0644
+/// (what a plain `File::create` gives under the usual umask) instead of tempfile's 0600, so
+/// outputs stay readable by colleagues after the rename. Prefer [`crate::guard::temp_file_in`],
+/// which also registers the folder for clean-up on Ctrl-C.
 pub fn temp_file_builder() -> tempfile::Builder<'static, 'static> {
     let mut b = tempfile::Builder::new();
-    b.prefix(".capsid-tmp-");
+    b.prefix(crate::guard::temp_prefix());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -14,6 +14,7 @@
 pub mod classes;
 pub mod error;
 pub mod fsutil;
+pub mod guard;
 pub mod mask;
 pub mod particle;
 pub mod prep;
@@ -23,6 +24,7 @@ pub mod volume;
 pub use classes::{ClassDef, ClassTable, Radius};
 pub use error::CoreError;
 pub use fsutil::write_atomically;
+pub use guard::OutputGuard;
 pub use particle::Particle;
 pub use rotation::{EulerAngles, EulerConvention, Rotation};
 pub use volume::Volume;

@@ -230,6 +230,12 @@ impl Placed<'_> {
     }
 }
 
+/// The shared "too large" check for the maps built here (u8 labels, f32 distances, u32 ids).
+fn check_grid(grid: &MaskGrid, opts: &MaskOptions) -> Result<(), CoreError> {
+    let bytes = if opts.instances { 9 } else { 5 };
+    crate::volume::check_volume_size("mask", grid.shape_zyx, bytes).map(|_| ())
+}
+
 /// Draws spheres of each particle's class radius: label map (and instance map when
 /// `opts.instances`). See the module docs for the overlap rule.
 ///
@@ -241,6 +247,7 @@ pub fn sphere_masks(
     classes: &ClassTable,
     opts: &MaskOptions,
 ) -> Result<Masks, CoreError> {
+    check_grid(grid, opts)?;
     let voxel_size_a = grid.voxel_size_a[0] as f64;
     let (placed, skipped) = place(grid, particles, classes, opts, |_, class| {
         let r = class.radius_voxels(voxel_size_a);
@@ -260,6 +267,7 @@ pub fn shape_masks(
     templates: &BTreeMap<String, ShapeTemplate>,
     opts: &MaskOptions,
 ) -> Result<Masks, CoreError> {
+    check_grid(grid, opts)?;
     let tomo_vs = grid.voxel_size_a[0] as f64;
     let (placed, skipped) = place(grid, particles, classes, opts, |i, class| {
         let p = &particles[i];

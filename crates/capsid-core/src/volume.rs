@@ -63,6 +63,61 @@ impl<T> Volume<T> {
     }
 }
 
+/// The most bytes one volume may take in memory: this machine's RAM plus swap (from
+/// `/proc/meminfo`; 1 TiB where that is unknown), or `CAPSID_MAX_VOLUME_BYTES` when set.
+pub fn max_volume_bytes() -> u64 {
+    if let Some(v) = std::env::var("CAPSID_MAX_VOLUME_BYTES")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+    {
+        return v;
+    }
+    let from_meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        let kib = |key: &str| {
+            t.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        Some(kib("MemTotal:")?.saturating_add(kib("SwapTotal:").unwrap_or(0)) * 1024)
+    });
+    from_meminfo.unwrap_or(1 << 40)
+}
+
+/// The one "too large" check every volume allocation goes through: the number of voxels of
+/// `shape_zyx` (checked multiplication) times `bytes_per_voxel` must fit in memory
+/// ([`max_volume_bytes`]). Returns the voxel count. `what` names the file or option the shape
+/// comes from (empty: no prefix).
+pub fn check_volume_size(
+    what: &str,
+    shape_zyx: [usize; 3],
+    bytes_per_voxel: usize,
+) -> Result<usize, crate::CoreError> {
+    let [z, y, x] = shape_zyx;
+    let voxels = (x as u64)
+        .checked_mul(y as u64)
+        .and_then(|v| v.checked_mul(z as u64));
+    let bytes = voxels.and_then(|v| v.checked_mul(bytes_per_voxel.max(1) as u64));
+    let limit = max_volume_bytes();
+    match (voxels, bytes) {
+        (Some(v), Some(b)) if b <= limit && usize::try_from(b).is_ok() => Ok(v as usize),
+        _ => Err(crate::CoreError::Invalid(format!(
+            "{}a volume of {x} x {y} x {z} voxels (x × y × z) needs {} of memory, more than \
+             this machine has ({:.1} GiB)",
+            if what.is_empty() {
+                String::new()
+            } else {
+                format!("{what}: ")
+            },
+            match bytes {
+                Some(b) => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+                None => "more than 2^64 bytes".to_string(),
+            },
+            limit as f64 / (1u64 << 30) as f64
+        ))),
+    }
+}
+
 /// Summary statistics of a volume's values, as the MRC header records them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
@@ -114,6 +169,13 @@ mod tests {
         assert!(v.contains_xyz(5.4, 4.0, 3.0));
         assert!(!v.contains_xyz(5.6, 4.0, 3.0));
         assert!(!v.contains_xyz(0.0, -0.6, 0.0));
+    }
+
+    #[test]
+    fn too_large_volumes_refused() {
+        assert!(check_volume_size("x", [100_000; 3], 4).is_err());
+        assert!(check_volume_size("x", [usize::MAX, 2, 2], 1).is_err());
+        assert_eq!(check_volume_size("x", [2, 3, 4], 4).unwrap(), 24);
     }
 
     #[test]

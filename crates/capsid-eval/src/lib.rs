@@ -4,6 +4,8 @@
 //!   (greedy by ascending distance, tolerance = a fraction of the class radius; 1.0 by default,
 //!   0.5 as the CZII rule), picks outside the volume counted as false positives, and the
 //!   classification [`ConfusionMatrix`] from class-blind matching.
+//! * [`decoys`]: identification: false picks by where they lie (decoy, other class, own class,
+//!   background) and the share of look-alike decoys picked as targets.
 //! * [`hitbox`]: the SHREC rule: each pick is looked up in the occupancy (instance) map.
 //! * [`metrics`]: [`Counts`] → precision, recall, F1 and F-beta (CZII: β = 4).
 //! * [`voxel`]: voxel-level Dice/precision/recall of a label map against the true label map, and
@@ -15,16 +17,20 @@
 //! Main entry point: [`evaluate_picks`], then optionally [`hitbox::hitbox`],
 //! [`voxel::voxel_scores`] and [`voxel::pr_curve`] whose results go into the report's fields.
 
+pub mod decoys;
 pub mod error;
 pub mod hitbox;
 pub mod matching;
 pub mod metrics;
 pub mod report;
+pub mod tune;
 pub mod voxel;
 
+pub use decoys::{decoy_report, DecoyReport};
 pub use error::EvalError;
 pub use hitbox::{hitbox, HitboxReport};
 pub use matching::{ConfusionMatrix, EvalParams};
 pub use metrics::Counts;
 pub use report::{evaluate_picks, ClassScores, EvaluationReport, MacroScores};
+pub use tune::{tune_min_fraction, TunedThreshold};
 pub use voxel::{pr_curve, voxel_scores, PrCurve, VoxelScores};

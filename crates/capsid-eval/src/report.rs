@@ -76,6 +76,9 @@ pub struct EvaluationReport {
     pub confusion: ConfusionMatrix,
     /// SHREC hitbox evaluation, when an occupancy map was given.
     pub hitbox: Option<HitboxReport>,
+    /// False picks by where they lie and decoys picked as targets (with `--decoys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoys: Option<crate::DecoyReport>,
     /// Voxel-level scores, when predicted and true label maps were given.
     pub voxel: Vec<VoxelScores>,
     /// PR curves, one per probability map given.
@@ -193,6 +196,7 @@ pub fn evaluate_picks(
         macro_avg,
         confusion,
         hitbox: None,
+        decoys: None,
         voxel: Vec::new(),
         pr_curves: Vec::new(),
     })
@@ -312,6 +316,9 @@ impl EvaluationReport {
             m.fbeta_weighted,
             self.confusion.to_table()
         );
+        if let Some(d) = &self.decoys {
+            s += &d.to_table();
+        }
         if let Some(h) = &self.hitbox {
             s += &format!(
                 "\nSHREC hitbox: {} hits, {} duplicates, {} misses ({} outside), {} never hit; P {:.3} R {:.3} F1 {:.3}\n",

@@ -38,6 +38,15 @@ fn mrc_bad_input_table() {
             |b| b.truncate(500),
             &["not an MRC file", "500 bytes"],
         ),
+        (
+            "implied_size_overflows_64_bits",
+            |b| {
+                for off in [0, 4, 8] {
+                    set_i32(b, off, i32::MAX);
+                }
+            },
+            &["overflows 64 bits"],
+        ),
         ("empty", |b| b.clear(), &["not an MRC file", "0 bytes"]),
         (
             "longer_than_header_says",

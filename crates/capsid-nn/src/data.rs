@@ -62,6 +62,15 @@ pub struct DataConfig {
     pub split_by: SplitBy,
     /// At most this many validation patches (chosen deterministically); 0 = all.
     pub max_val_patches: usize,
+    /// Fraction of the patches in a batch centred on a hard negative: a particle-like blob of
+    /// the training tomograms outside every labelled particle (see [`crate::negatives`]), so that
+    /// unlabelled look-alikes are seen as background. 0 = off (the seed's sampling).
+    pub negative_ratio: f64,
+    /// Hard negatives kept per labelled particle of a tomogram (strongest first).
+    pub negatives_per_particle: f64,
+    /// Draw a target class uniformly, then a particle of it (instead of a particle uniformly),
+    /// so a class with few particles is seen as often as one with many.
+    pub class_balanced: bool,
 }
 
 impl Default for DataConfig {
@@ -76,6 +85,9 @@ impl Default for DataConfig {
             val_fold: 0,
             split_by: SplitBy::Particle,
             max_val_patches: 256,
+            negative_ratio: 0.0,
+            negatives_per_particle: 2.0,
+            class_balanced: false,
         }
     }
 }
@@ -94,6 +106,20 @@ impl DataConfig {
                 "data.max_shift ({}) must be at most half the patch ({}) so the particle stays inside",
                 self.max_shift,
                 self.patch / 2
+            ));
+        }
+        if !(0.0..1.0).contains(&self.negative_ratio)
+            || self.negative_ratio + self.background_ratio >= 1.0
+        {
+            return Err(format!(
+                "data.negative_ratio must be in [0, 1) with background_ratio + negative_ratio < 1, got {} (+ {})",
+                self.negative_ratio, self.background_ratio
+            ));
+        }
+        if !(self.negatives_per_particle >= 0.0 && self.negatives_per_particle.is_finite()) {
+            return Err(format!(
+                "data.negatives_per_particle must be ≥ 0, got {}",
+                self.negatives_per_particle
             ));
         }
         if !(0.0..1.0).contains(&self.background_ratio) {
@@ -134,6 +160,9 @@ pub struct TrainSample {
     pub labels: Array3<u8>,
     /// Target particles (other classes are left out).
     pub particles: Vec<TargetParticle>,
+    /// Hard-negative centres `[x, y, z]` in voxels (see [`crate::negatives`]); empty until
+    /// [`add_negatives`] fills them.
+    pub negatives: Vec<[f64; 3]>,
 }
 
 /// The class-table labels of the chosen targets, in the order given. An empty `targets` list
@@ -233,7 +262,30 @@ pub fn make_sample(
         tomogram,
         labels,
         particles: targets_out,
+        negatives: Vec::new(),
     })
+}
+
+/// Finds the hard negatives of every sample (see [`crate::negatives::find_negatives`]):
+/// `radii_vox` are the target classes' radii in voxels (label order). The low-pass σ is half the
+/// smallest radius, the suppression cube and the clearance from labelled voxels the smallest
+/// radius; `per_particle` negatives per labelled particle are kept (at least 16 per tomogram).
+pub fn add_negatives(samples: &mut [TrainSample], radii_vox: &[f64], per_particle: f64) {
+    let r_min = radii_vox
+        .iter()
+        .cloned()
+        .filter(|r| *r > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let r_min = if r_min.is_finite() { r_min } else { 3.0 };
+    samples.par_iter_mut().for_each(|s| {
+        let search = crate::negatives::NegativeSearch {
+            sigma_vox: (r_min / 2.0).max(1.0),
+            nms_half: r_min.round().max(1.0) as usize,
+            clearance_vox: r_min.round().max(1.0) as usize,
+            max_count: ((s.particles.len() as f64 * per_particle).round() as usize).max(16),
+        };
+        s.negatives = crate::negatives::find_negatives(&s.tomogram.data, &s.labels, &search);
+    });
 }
 
 /// Voxel counts per target label 0..=K over all samples (for class weights).
@@ -516,24 +568,24 @@ pub fn split(samples: &[TrainSample], cfg: &DataConfig, seed: u64) -> Split {
     }
 }
 
-/// A patch centred on particle `(s, i)` with a uniform random shift of up to `max_shift` voxels
-/// per axis.
-fn particle_patch(
+/// A patch of sample `s` centred on `center_xyz` (voxels) with a uniform random shift of up to
+/// `max_shift` voxels per axis.
+fn centred_patch(
     samples: &[TrainSample],
-    (s, i): (usize, usize),
+    s: usize,
+    center_xyz: [f64; 3],
     cfg: &DataConfig,
     rng: &mut ChaCha8Rng,
     augment: bool,
 ) -> PatchSpec {
-    let p = samples[s].particles[i];
     let shape = samples[s].tomogram.shape_zyx();
     let m = cfg.max_shift as isize;
     let mut corner = [0isize; 3];
-    // Axis order z, y, x; particle centres are x, y, z.
+    // Axis order z, y, x; centres are x, y, z.
     for (ax, (c, len)) in [
-        (p.center_xyz[2], shape[0]),
-        (p.center_xyz[1], shape[1]),
-        (p.center_xyz[0], shape[2]),
+        (center_xyz[2], shape[0]),
+        (center_xyz[1], shape[1]),
+        (center_xyz[0], shape[2]),
     ]
     .into_iter()
     .enumerate()
@@ -550,6 +602,63 @@ fn particle_patch(
         sample: s,
         corner_zyx: corner,
         augment: aug,
+    }
+}
+
+/// A patch centred on particle `(s, i)` (see [`centred_patch`]).
+fn particle_patch(
+    samples: &[TrainSample],
+    (s, i): (usize, usize),
+    cfg: &DataConfig,
+    rng: &mut ChaCha8Rng,
+    augment: bool,
+) -> PatchSpec {
+    centred_patch(
+        samples,
+        s,
+        samples[s].particles[i].center_xyz,
+        cfg,
+        rng,
+        augment,
+    )
+}
+
+/// A patch centred on hard negative `i` of sample `s` (see [`centred_patch`]).
+fn negative_patch(
+    samples: &[TrainSample],
+    (s, i): (usize, usize),
+    cfg: &DataConfig,
+    rng: &mut ChaCha8Rng,
+    augment: bool,
+) -> PatchSpec {
+    centred_patch(samples, s, samples[s].negatives[i], cfg, rng, augment)
+}
+
+/// The hard negatives of the given samples as `(sample, index)`.
+fn negatives_of(samples: &[TrainSample], of: &[usize]) -> Vec<(usize, usize)> {
+    of.iter()
+        .flat_map(|&s| (0..samples[s].negatives.len()).map(move |i| (s, i)))
+        .collect()
+}
+
+/// A training particle: uniform over particles, or (class-balanced) a uniform class first.
+fn draw_particle(
+    samples: &[TrainSample],
+    split: &Split,
+    cfg: &DataConfig,
+    rng: &mut ChaCha8Rng,
+) -> (usize, usize) {
+    let all = &split.train_particles;
+    if cfg.class_balanced {
+        let label_of = |&(s, i): &(usize, usize)| samples[s].particles[i].label;
+        let mut labels: Vec<u8> = all.iter().map(label_of).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        let want = labels[rng.gen_range(0..labels.len())];
+        let of_class: Vec<&(usize, usize)> = all.iter().filter(|p| label_of(p) == want).collect();
+        *of_class[rng.gen_range(0..of_class.len())]
+    } else {
+        all[rng.gen_range(0..all.len())]
     }
 }
 
@@ -596,15 +705,33 @@ pub fn training_patches(
 ) -> Vec<PatchSpec> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(step.wrapping_add(1));
+    let negatives = if cfg.negative_ratio > 0.0 {
+        negatives_of(samples, &split.train_samples)
+    } else {
+        Vec::new()
+    };
     (0..batch)
         .map(|_| {
-            let bg = split.train_particles.is_empty()
-                || rng.gen_bool(cfg.background_ratio.clamp(0.0, 1.0));
+            // With hard negatives, one uniform draw decides the kind: below background_ratio a
+            // background patch, below background_ratio + negative_ratio a negative. Without,
+            // the draws are the seed's sampling as before (same seed → same patches).
+            let (bg, neg) = if negatives.is_empty() {
+                let bg = split.train_particles.is_empty()
+                    || rng.gen_bool(cfg.background_ratio.clamp(0.0, 1.0));
+                (bg, false)
+            } else {
+                let u: f64 = rng.gen();
+                let bg = split.train_particles.is_empty() || u < cfg.background_ratio;
+                (bg, !bg && u < cfg.background_ratio + cfg.negative_ratio)
+            };
             if bg && !split.train_samples.is_empty() {
                 let s = split.train_samples[rng.gen_range(0..split.train_samples.len())];
                 background_patch(samples, s, cfg, &mut rng, cfg.augment)
+            } else if neg {
+                let n = negatives[rng.gen_range(0..negatives.len())];
+                negative_patch(samples, n, cfg, &mut rng, cfg.augment)
             } else if !split.train_particles.is_empty() {
-                let p = split.train_particles[rng.gen_range(0..split.train_particles.len())];
+                let p = draw_particle(samples, split, cfg, &mut rng);
                 particle_patch(samples, p, cfg, &mut rng, cfg.augment)
             } else {
                 background_patch(samples, 0, cfg, &mut rng, cfg.augment)
@@ -639,6 +766,18 @@ pub fn validation_patches(
         for _ in 0..n_bg {
             let s = split.val_samples[rng.gen_range(0..split.val_samples.len())];
             out.push(background_patch(samples, s, cfg, &mut rng, false));
+        }
+    }
+    if cfg.negative_ratio > 0.0 && !out.is_empty() {
+        // Hard negatives of the validation tomograms, at the training share.
+        let negatives = negatives_of(samples, &split.val_samples);
+        if !negatives.is_empty() {
+            let r = cfg.negative_ratio.clamp(0.0, 0.95);
+            let n_neg = ((out.len() as f64) * r / (1.0 - r)).round() as usize;
+            for _ in 0..n_neg {
+                let n = negatives[rng.gen_range(0..negatives.len())];
+                out.push(negative_patch(samples, n, cfg, &mut rng, false));
+            }
         }
     }
     if cfg.max_val_patches > 0 && out.len() > cfg.max_val_patches {
@@ -763,6 +902,7 @@ mod tests {
                     center_xyz: c,
                 })
                 .collect(),
+            negatives: Vec::new(),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod device;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod negatives;
 pub mod segment;
 pub mod train;
 

@@ -51,6 +51,30 @@ pub enum Monitor {
     ValF1,
 }
 
+/// How the learning rate moves during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// Constant, times `plateau_factor` after `plateau_patience` epochs without improvement
+    /// (the seed's).
+    #[default]
+    Plateau,
+    /// Linear warm-up over `warmup_steps`, then a cosine decay to `min_lr` at the end of the run:
+    /// the planned steps (`epochs × steps_per_epoch`) or the time budget, whichever comes first.
+    Cosine,
+}
+
+/// The learning rate of the cosine schedule at `step` (0-based): `lr · (step + 1) / warmup`
+/// during the warm-up, then `min_lr + (lr − min_lr) · (1 + cos(π · p)) / 2`, where `p` in
+/// [0, 1] is the share of the run done after the warm-up (`progress`, by steps or by time).
+pub fn cosine_lr(lr: f64, min_lr: f64, step: u64, warmup_steps: u64, progress: f64) -> f64 {
+    if step < warmup_steps {
+        return lr * (step + 1) as f64 / warmup_steps as f64;
+    }
+    let p = progress.clamp(0.0, 1.0);
+    min_lr + (lr - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+}
+
 /// One training input: a tomogram with a particle list and/or a label map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,8 +114,12 @@ pub struct TrainConfig {
     pub plateau_factor: f64,
     /// Epochs without improvement before the learning rate drops (0 = never). Default 5.
     pub plateau_patience: usize,
-    /// Lowest learning rate the plateau rule goes to.
+    /// Lowest learning rate the plateau rule goes to (and where the cosine schedule ends).
     pub min_lr: f64,
+    /// The learning-rate schedule.
+    pub lr_schedule: LrSchedule,
+    /// Warm-up steps of the cosine schedule.
+    pub warmup_steps: u64,
     /// Epochs without improvement before training stops (0 = never). Default 15.
     pub early_stop_patience: usize,
     /// What "improvement" means.
@@ -105,6 +133,9 @@ pub struct TrainConfig {
     pub val_batch: usize,
     /// Seed of every random choice (weights, patches, split).
     pub seed: u64,
+    /// Wall-clock budget in minutes (0 = none): training stops at the end of the last epoch
+    /// that, at the mean epoch time so far, still ends within the budget (validation included).
+    pub time_budget_min: f64,
     /// The network.
     pub net: NetConfig,
     /// Patch sampling and split.
@@ -125,12 +156,15 @@ impl Default for TrainConfig {
             plateau_factor: 0.1,
             plateau_patience: 5,
             min_lr: 1e-7,
+            lr_schedule: LrSchedule::Plateau,
+            warmup_steps: 50,
             early_stop_patience: 15,
             monitor: Monitor::ValLoss,
             checkpoint_every: 0,
             class_weights: false,
             val_batch: 0,
             seed: 0,
+            time_budget_min: 0.0,
             net: NetConfig::default(),
             data: DataConfig::default(),
         }
@@ -147,6 +181,12 @@ impl TrainConfig {
             .map_err(|e| format!("data.patch: {e}"))?;
         if self.batch == 0 {
             return Err("batch must be at least 1".into());
+        }
+        if !(self.time_budget_min >= 0.0 && self.time_budget_min.is_finite()) {
+            return Err(format!(
+                "time_budget_min must be ≥ 0 (0 = none), got {}",
+                self.time_budget_min
+            ));
         }
         if self.epochs == 0 || self.steps_per_epoch == 0 {
             return Err("epochs and steps_per_epoch must be at least 1".into());
@@ -248,6 +288,8 @@ pub trait TrainObserver {
     fn on_step(&mut self, _global_step: u64, _total_steps: u64, _loss: f64, _patches_per_s: f64) {}
     /// After each epoch.
     fn on_epoch(&mut self, _record: &EpochRecord) {}
+    /// A one-line note about the run (e.g. what the data preparation found).
+    fn message(&mut self, _text: &str) {}
 }
 
 /// An observer that does nothing.
@@ -394,7 +436,7 @@ fn validate(
 /// its length + 1 must equal the network's class count. `device` is a plain device; training
 /// uses its autodiff decorator.
 pub fn train(
-    samples: Vec<TrainSample>,
+    mut samples: Vec<TrainSample>,
     classes: &ClassTable,
     cfg: &TrainConfig,
     out: &Path,
@@ -499,6 +541,20 @@ pub fn train(
     let weights: Option<Vec<f32>> = cfg
         .class_weights
         .then(|| class_weights_inverse_frequency(&label_counts(&samples, num_classes)));
+    if cfg.data.negative_ratio > 0.0 {
+        let voxel_a = samples[0].tomogram.voxel_size_a[0] as f64;
+        let radii: Vec<f64> = classes
+            .classes
+            .iter()
+            .map(|c| c.radius().to_voxels(voxel_a))
+            .collect();
+        crate::data::add_negatives(&mut samples, &radii, cfg.data.negatives_per_particle);
+        let found: usize = samples.iter().map(|s| s.negatives.len()).sum();
+        observer.message(&format!(
+            "hard negatives: {found} particle-like places outside the labelled particles in {} tomogram(s)",
+            samples.len()
+        ));
+    }
     let samples = Arc::new(samples);
     let sp = Arc::new(split(&samples, &cfg.data, cfg.seed));
     if sp.train_particles.is_empty() && sp.train_samples.is_empty() {
@@ -550,6 +606,22 @@ pub fn train(
                     records,
                     reason: "interrupted".into(),
                 });
+            }
+            if cfg.lr_schedule == LrSchedule::Cosine {
+                let by_steps = state.global_step.saturating_sub(cfg.warmup_steps) as f64
+                    / total_steps.saturating_sub(cfg.warmup_steps).max(1) as f64;
+                let by_time = if cfg.time_budget_min > 0.0 {
+                    (elapsed0 + started.elapsed().as_secs_f64()) / (cfg.time_budget_min * 60.0)
+                } else {
+                    0.0
+                };
+                state.lr = cosine_lr(
+                    cfg.lr,
+                    cfg.min_lr,
+                    state.global_step,
+                    cfg.warmup_steps,
+                    by_steps.max(by_time),
+                );
             }
             let t0 = Instant::now();
             let batch = stream
@@ -610,7 +682,10 @@ pub fn train(
         } else {
             state.stale_epochs += 1;
             state.plateau_epochs += 1;
-            if cfg.plateau_patience > 0 && state.plateau_epochs >= cfg.plateau_patience {
+            if cfg.lr_schedule == LrSchedule::Plateau
+                && cfg.plateau_patience > 0
+                && state.plateau_epochs >= cfg.plateau_patience
+            {
                 state.lr = (state.lr * cfg.plateau_factor).max(cfg.min_lr);
                 state.plateau_epochs = 0;
             }
@@ -628,6 +703,13 @@ pub fn train(
             state.finished = true;
         }
         state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
+        if cfg.time_budget_min > 0.0 && !state.finished {
+            let per_epoch = state.elapsed_s / state.epochs_done.max(1) as f64;
+            if state.elapsed_s + per_epoch > cfg.time_budget_min * 60.0 {
+                state.finished = true;
+                reason = "time budget".into();
+            }
+        }
         write_metrics_csv(&out.join(RunLayout::METRICS), &class_names, &records)?;
         learning_curve_png(&out.join(RunLayout::CURVE), &records)?;
         save_last(&net, &optim, &state)?;
@@ -643,6 +725,18 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosine_schedule_warms_up_then_decays_to_the_floor() {
+        let lr = |step, p| cosine_lr(1e-3, 1e-6, step, 10, p);
+        assert!((lr(0, 0.0) - 1e-4).abs() < 1e-12);
+        assert!((lr(9, 0.0) - 1e-3).abs() < 1e-12);
+        assert!((lr(10, 0.0) - 1e-3).abs() < 1e-12);
+        assert!((lr(500, 0.5) - (1e-6 + (1e-3 - 1e-6) * 0.5)).abs() < 1e-12);
+        assert!((lr(900, 1.0) - 1e-6).abs() < 1e-15);
+        assert!((lr(900, 3.0) - 1e-6).abs() < 1e-15);
+        assert!(lr(300, 0.3) > lr(400, 0.4));
+    }
 
     #[test]
     fn config_round_trips_through_toml_and_validates() {

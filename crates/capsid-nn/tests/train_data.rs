@@ -347,3 +347,122 @@ fn patches_near_borders_and_small_tomograms_are_padded() {
         assert!(x[12 * 256..].iter().all(|&v| v == 0.0));
     }
 }
+
+/// The corner a patch centred (shift 0) on `c = [x, y, z]` gets, `[z, y, x]`.
+fn corner_of(c: [f64; 3], patch: usize, shape: [usize; 3]) -> [isize; 3] {
+    [
+        patch_corner(c[2], 0, patch, shape[0]),
+        patch_corner(c[1], 0, patch, shape[1]),
+        patch_corner(c[0], 0, patch, shape[2]),
+    ]
+}
+
+#[test]
+fn hard_negative_patches_come_at_their_share_and_centre_on_negatives() {
+    let mut s = samples();
+    let negatives = [[30.0, 20.0, 25.0], [40.0, 30.0, 12.0]];
+    for t in &mut s {
+        t.negatives = negatives.to_vec();
+    }
+    let cfg = DataConfig {
+        patch: 16,
+        max_shift: 0,
+        negative_ratio: 0.4,
+        background_ratio: 0.1,
+        folds: 1,
+        ..DataConfig::default()
+    };
+    cfg.validate().unwrap();
+    let sp = split(&s, &cfg, 3);
+    let shape = s[0].tomogram.shape_zyx();
+    let neg_corners: Vec<[isize; 3]> = negatives
+        .iter()
+        .map(|&c| corner_of(c, cfg.patch, shape))
+        .collect();
+    let particle_corners: HashSet<[isize; 3]> = s
+        .iter()
+        .flat_map(|t| {
+            t.particles
+                .iter()
+                .map(|p| corner_of(p.center_xyz, cfg.patch, shape))
+        })
+        .collect();
+    let (mut on_neg, mut total) = (0usize, 0usize);
+    for step in 0..500 {
+        for spec in training_patches(&s, &sp, &cfg, 4, 9, step) {
+            total += 1;
+            if neg_corners.contains(&spec.corner_zyx)
+                && !particle_corners.contains(&spec.corner_zyx)
+            {
+                on_neg += 1;
+            }
+        }
+    }
+    let share = on_neg as f64 / total as f64;
+    assert!((share - 0.4).abs() < 0.04, "negative share {share}");
+    // Without negatives found, the ratio asks for nothing: only particles and background.
+    for t in &mut s {
+        t.negatives.clear();
+    }
+    let specs = training_patches(&s, &sp, &cfg, 64, 9, 1);
+    assert!(specs
+        .iter()
+        .all(|p| !neg_corners.contains(&p.corner_zyx) || particle_corners.contains(&p.corner_zyx)));
+    // Ratios that leave no room for particles are refused.
+    let bad = DataConfig {
+        negative_ratio: 0.95,
+        background_ratio: 0.1,
+        ..DataConfig::default()
+    };
+    assert!(bad.validate().unwrap_err().contains("negative_ratio"));
+}
+
+#[test]
+fn class_balanced_sampling_sees_each_class_equally_often() {
+    // Five ribosomes (label 2) for every proteasome (label 1).
+    let (v, _) = tomo([40, 48, 56], 0);
+    let mut parts = Vec::new();
+    for i in 0..12 {
+        let name = if i % 6 == 0 { "proteasome" } else { "ribosome" };
+        parts.push(Particle::new(name, 8.0 + 3.0 * i as f64, 20.0, 20.0));
+    }
+    let s = vec![make_sample(
+        "t",
+        v,
+        &parts,
+        None,
+        &table(),
+        &["proteasome".into(), "ribosome".into()],
+    )
+    .unwrap()];
+    let count = |balanced: bool| {
+        let cfg = DataConfig {
+            patch: 16,
+            max_shift: 0,
+            folds: 1,
+            class_balanced: balanced,
+            ..DataConfig::default()
+        };
+        let sp = split(&s, &cfg, 1);
+        let mut by_label = [0usize; 3];
+        for step in 0..400 {
+            for spec in training_patches(&s, &sp, &cfg, 4, 2, step) {
+                // The particle whose centred patch this is.
+                let p = s[0]
+                    .particles
+                    .iter()
+                    .find(|p| corner_of(p.center_xyz, 16, [40, 48, 56]) == spec.corner_zyx)
+                    .unwrap();
+                by_label[p.label as usize] += 1;
+            }
+        }
+        by_label[1] as f64 / (by_label[1] + by_label[2]) as f64
+    };
+    let plain = count(false);
+    let balanced = count(true);
+    assert!(
+        (plain - 2.0 / 12.0).abs() < 0.04,
+        "uniform over particles: {plain}"
+    );
+    assert!((balanced - 0.5).abs() < 0.04, "class-balanced: {balanced}");
+}

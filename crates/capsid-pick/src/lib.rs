@@ -15,6 +15,9 @@
 //! * [`nms()`] (module [`nms`]): non-maximum suppression on a probability map: local maxima above a
 //!   threshold, strongest first, suppressing others within the class radius. Score = probability.
 //!
+//! * [`settings`]: [`PickSettings`], per-class minimum cluster sizes chosen on labelled data by
+//!   `capsid train` and saved with the model.
+//!
 //! Neighbour queries use the map itself (a dense grid with one voxel per cell) or a uniform hash
 //! grid ([`grid::PointGrid`]); work is spread over rayon threads with outputs in a fixed order,
 //! so results do not depend on the number of threads.
@@ -24,6 +27,7 @@ pub mod error;
 pub mod grid;
 pub mod meanshift;
 pub mod nms;
+pub mod settings;
 
 pub use components::{
     connected_components, connected_components_prob, ComponentParams, Connectivity,
@@ -32,6 +36,7 @@ pub use nms::nms;
 
 pub use error::PickError;
 pub use meanshift::{bin_label_map, mean_shift, MeanShiftParams};
+pub use settings::{ClassPickSettings, PickSettings};
 
 use capsid_core::{ClassTable, Volume};
 
@@ -72,6 +77,16 @@ pub fn filter_by_class_volume(
     voxel_size_a: f64,
     fraction: f64,
 ) -> Vec<capsid_core::Particle> {
+    filter_by_class_fraction(picks, classes, voxel_size_a, |_| fraction)
+}
+
+/// [`filter_by_class_volume`] with a fraction per class: `fraction(class name)`.
+pub fn filter_by_class_fraction(
+    picks: Vec<capsid_core::Particle>,
+    classes: &ClassTable,
+    voxel_size_a: f64,
+    fraction: impl Fn(&str) -> f64,
+) -> Vec<capsid_core::Particle> {
     picks
         .into_iter()
         .filter(|p| {
@@ -80,7 +95,7 @@ pub fn filter_by_class_volume(
             else {
                 return true;
             };
-            size >= fraction * sphere_volume_vox(def.radius_voxels(voxel_size_a))
+            size >= fraction(&p.class) * sphere_volume_vox(def.radius_voxels(voxel_size_a))
         })
         .collect()
 }

@@ -31,6 +31,21 @@ pub struct ClassSpec {
     /// Voxel size (Å) of the map when its header says 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_voxel_size_a: Option<f64>,
+    /// A decoy made from another class of this config (named here): the same pseudo-atoms
+    /// (or atoms) with each spherical shell about the centre turned by its own random rotation,
+    /// so mass, bounding radius and radial density profile stay those of the original while the
+    /// shape changes (see [`crate::library::scrambled_blobs`]). Needs a `builtin` or `model`
+    /// original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrambled_from: Option<String>,
+    /// Shell thickness (Å) of `scrambled_from`; default 8 Å (the pseudo-atom spacing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell_a: Option<f64>,
+    /// An unlabelled class: placed in the tomograms but left out of the class table, label map,
+    /// occupancy mask and particle lists (its positions go to `decoy_locations.txt` and
+    /// `decoys.star` so that evaluation can count decoys picked as targets).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decoy: bool,
     /// Particles per tomogram (give this or `concentration_um`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
@@ -48,8 +63,23 @@ impl ClassSpec {
             model: None,
             map: None,
             map_voxel_size_a: None,
+            scrambled_from: None,
+            shell_a: None,
+            decoy: false,
             count: Some(count),
             concentration_um: None,
+        }
+    }
+
+    /// An unlabelled decoy of class `original` (shell-scrambled, see
+    /// [`ClassSpec::scrambled_from`]) with a count.
+    pub fn scrambled_decoy(name: &str, original: &str, count: usize) -> Self {
+        Self {
+            name: name.into(),
+            builtin: None,
+            scrambled_from: Some(original.into()),
+            decoy: true,
+            ..Self::builtin(original, count)
         }
     }
 }
@@ -150,7 +180,7 @@ pub struct SimConfig {
 }
 
 /// Names of the presets.
-pub const PRESETS: [&str; 4] = ["default", "tiny", "demo", "shrec-like"];
+pub const PRESETS: [&str; 5] = ["default", "tiny", "demo", "shrec-like", "hard"];
 
 impl Default for SimConfig {
     /// 256×256×128 voxels at 10 Å with all six built-in classes at SHREC-like number density.
@@ -192,6 +222,13 @@ impl SimConfig {
     ///   the ribosomes; 20 Å is the binning often used to pick large complexes.
     /// * `shrec-like`: one 512×512×200 tomogram at 10 Å, 208 particles of each of the six
     ///   built-in classes (SHREC'19's count per class), 2 gold beads.
+    /// * `hard`: identification, not only detection. Four 128×256×256 tomograms at 10 Å,
+    ///   SNR 0.02 (SHREC's): three targets — `ribosome` (large, ≈ 12 voxels radius, 30 per
+    ///   tomogram), `proteasome` (medium, ≈ 8 voxels, 60), `globule` (tiny, ≈ 3 voxels, 120) —
+    ///   each with as many unlabelled decoys of the same mass, bounding radius and radial density
+    ///   profile but another shape (`*_decoy`: the original's shells turned independently), plus
+    ///   unlabelled TRiC (a natural look-alike of the proteasome's size) and rubisco for
+    ///   crowding. Train on `tomo_000`–`tomo_002`, test on `tomo_003`.
     pub fn preset(name: &str) -> Result<SimConfig, SimError> {
         let base = SimConfig::default();
         let cfg = match name {
@@ -241,6 +278,29 @@ impl SimConfig {
                     count: 2,
                     ..GoldConfig::default()
                 },
+                ..base
+            },
+            "hard" => SimConfig {
+                preset: "hard".into(),
+                shape_zyx: [128, 256, 256],
+                slab_thickness_vox: 112,
+                tomograms: 4,
+                classes: vec![
+                    ClassSpec::builtin("ribosome", 30),
+                    ClassSpec::builtin("proteasome", 60),
+                    ClassSpec::builtin("globule", 120),
+                    ClassSpec::scrambled_decoy("ribosome_decoy", "ribosome", 30),
+                    ClassSpec::scrambled_decoy("proteasome_decoy", "proteasome", 60),
+                    ClassSpec::scrambled_decoy("globule_decoy", "globule", 120),
+                    ClassSpec {
+                        decoy: true,
+                        ..ClassSpec::builtin("tric", 20)
+                    },
+                    ClassSpec {
+                        decoy: true,
+                        ..ClassSpec::builtin("rubisco", 40)
+                    },
+                ],
                 ..base
             },
             other => {
@@ -395,6 +455,9 @@ impl SimConfig {
         if self.classes.len() > 255 {
             return bad("at most 255 classes".into());
         }
+        if self.classes.iter().all(|c| c.decoy) {
+            return bad("every class is a decoy: at least one labelled class is needed".into());
+        }
         let mut names = std::collections::HashSet::new();
         for c in &self.classes {
             if c.name.is_empty() || c.name.chars().any(|ch| ch.is_whitespace() || ch == ',') {
@@ -406,15 +469,45 @@ impl SimConfig {
             if !names.insert(c.name.as_str()) {
                 return bad(format!("class name '{}' appears twice", c.name));
             }
-            let sources = [c.builtin.is_some(), c.model.is_some(), c.map.is_some()]
-                .iter()
-                .filter(|b| **b)
-                .count();
+            let sources = [
+                c.builtin.is_some(),
+                c.model.is_some(),
+                c.map.is_some(),
+                c.scrambled_from.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
             if sources != 1 {
                 return bad(format!(
-                    "class '{}': give exactly one of builtin, model, map",
+                    "class '{}': give exactly one of builtin, model, map, scrambled_from",
                     c.name
                 ));
+            }
+            if let Some(o) = &c.scrambled_from {
+                match self.classes.iter().find(|d| &d.name == o) {
+                    Some(d) if d.builtin.is_some() || d.model.is_some() => {}
+                    Some(_) => {
+                        return bad(format!(
+                            "class '{}': scrambled_from '{o}' must name a builtin or model class",
+                            c.name
+                        ))
+                    }
+                    None => {
+                        return bad(format!(
+                            "class '{}': scrambled_from names no class '{o}' of this config",
+                            c.name
+                        ))
+                    }
+                }
+            }
+            if let Some(t) = c.shell_a {
+                if !(t > 0.0 && t.is_finite()) {
+                    return bad(format!(
+                        "class '{}': shell_a must be positive, got {t}",
+                        c.name
+                    ));
+                }
             }
             if let Some(b) = &c.builtin {
                 if !BUILTIN_CLASSES.contains(&b.as_str()) {

@@ -81,13 +81,16 @@ impl Stage {
     }
 }
 
-/// Builds the classes of `cfg` at its voxel size (in config order: labels 1..N).
+/// Builds the classes of `cfg` at its voxel size (in config order). Labelled classes take labels
+/// 1..N in config order; decoys (see [`ClassSpec::decoy`]) are built and placed like any class but
+/// carry no label.
 pub fn build_classes(cfg: &SimConfig) -> Result<Vec<ClassModel>, SimError> {
     let res = cfg.effective_resolution_a();
     cfg.classes
         .iter()
-        .map(|c| {
-            if let Some(b) = &c.builtin {
+        .enumerate()
+        .map(|(index, c)| {
+            let model = if let Some(b) = &c.builtin {
                 library::builtin_class(&c.name, b, cfg.voxel_size_a, res, cfg.mask_fraction)
             } else if let Some(p) = &c.model {
                 library::model_class(&c.name, p, cfg.voxel_size_a, res, cfg.mask_fraction)
@@ -99,21 +102,68 @@ pub fn build_classes(cfg: &SimConfig) -> Result<Vec<ClassModel>, SimError> {
                     c.map_voxel_size_a,
                     cfg.mask_fraction,
                 )
+            } else if let Some(o) = &c.scrambled_from {
+                let original = cfg.classes.iter().find(|d| &d.name == o);
+                let blobs = original.and_then(library::spec_blobs).ok_or_else(|| {
+                    SimError::Config(format!(
+                        "class '{}': scrambled_from '{o}' must name a builtin or model class",
+                        c.name
+                    ))
+                })??;
+                let shell = c.shell_a.unwrap_or(8.0);
+                let seed = derive_seed(cfg.seed, u64::MAX, index as u64);
+                let scrambled = library::scrambled_blobs(&blobs, shell, seed);
+                Ok(library::blob_class(
+                    &c.name,
+                    format!("scrambled:{o}"),
+                    &scrambled,
+                    cfg.voxel_size_a,
+                    res,
+                    cfg.mask_fraction,
+                ))
             } else {
                 Err(SimError::Config(format!(
                     "class '{}' has no source",
                     c.name
                 )))
+            };
+            model.map(|m| m.with_decoy(c.decoy))
+        })
+        .collect()
+}
+
+/// The label of each class, in class order: 1..N for the labelled classes in order, 0 for decoys.
+pub fn class_labels(classes: &[ClassModel]) -> Vec<u8> {
+    let mut next = 0u8;
+    classes
+        .iter()
+        .map(|c| {
+            if c.decoy {
+                0
+            } else {
+                next = next.saturating_add(1);
+                next
             }
         })
         .collect()
 }
 
-/// The class table of `classes` (labels 1..N, radius in Å, template path `templates/<name>.mrc`).
+/// The class table of the labelled `classes` (labels 1..N, radius in Å, template path
+/// `templates/<name>.mrc`); decoys are left out.
 pub fn class_table(classes: &[ClassModel]) -> ClassTable {
+    class_table_of(classes, |c| !c.decoy)
+}
+
+/// The table of the decoy classes (labels 1..M among themselves): how `decoys.star` names them.
+pub fn decoy_table(classes: &[ClassModel]) -> ClassTable {
+    class_table_of(classes, |c| c.decoy)
+}
+
+fn class_table_of(classes: &[ClassModel], keep: impl Fn(&ClassModel) -> bool) -> ClassTable {
     ClassTable {
         classes: classes
             .iter()
+            .filter(|c| keep(c))
             .enumerate()
             .map(|(i, c)| ClassDef {
                 name: c.name.clone(),
@@ -249,11 +299,21 @@ pub fn write_tomogram(
         &vol(tomo.sample.density.clone()),
         MrcMode::Float32,
     )?;
-    let labels = Volume::new(tomo.sample.class_mask(), vox);
+    let class_labels = class_labels(classes);
+    let labels = Volume::new(tomo.sample.class_mask_with(&class_labels), vox);
     mrc::write_labels(&dir.join("class_mask.mrc"), &labels, LabelMode::Uint8Mode0)?;
-    let ids = tomo.sample.particle_ids().mapv(|v| v as f32);
+    let ids = tomo
+        .sample
+        .labelled_particle_ids(&class_labels)
+        .mapv(|v| v as f32);
     mrc::write_volume(&dir.join("occupancy_mask.mrc"), &vol(ids), MrcMode::Uint16)?;
-    let particles = output::to_particles(&tomo.sample.particles, classes, name);
+    let (targets, decoys): (Vec<PlacedParticle>, Vec<PlacedParticle>) = tomo
+        .sample
+        .particles
+        .iter()
+        .cloned()
+        .partition(|p| class_labels[p.class_index] != 0);
+    let particles = output::to_particles(&targets, classes, name);
     let list_opts = capsid_io::particles::WriteOptions {
         classes: Some(class_table(classes)),
         ..Default::default()
@@ -264,6 +324,19 @@ pub fn write_tomogram(
         &list_opts,
     )?;
     capsid_io::particles::write_particles(&dir.join("particles.star"), &particles, &list_opts)?;
+    if classes.iter().any(|c| c.decoy) {
+        let decoy_list = output::to_particles(&decoys, classes, name);
+        let decoy_opts = capsid_io::particles::WriteOptions {
+            classes: Some(decoy_table(classes)),
+            ..Default::default()
+        };
+        capsid_io::particles::write_particles(
+            &dir.join("decoy_locations.txt"),
+            &decoy_list,
+            &decoy_opts,
+        )?;
+        capsid_io::particles::write_particles(&dir.join("decoys.star"), &decoy_list, &decoy_opts)?;
+    }
     if cfg.outputs.tilt_series {
         let opts = mrc::WriteOptions {
             ispg: Some(0),
@@ -358,6 +431,12 @@ pub fn run(
         &out.join("class_table.toml"),
         &class_table(&classes).to_toml_string(),
     )?;
+    if classes.iter().any(|c| c.decoy) {
+        output::write_text(
+            &out.join("decoy_table.toml"),
+            &decoy_table(&classes).to_toml_string(),
+        )?;
+    }
     let mut resolved = cfg.clone();
     resolved.resolution_a = cfg.effective_resolution_a();
     let header = format!(

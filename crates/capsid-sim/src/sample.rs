@@ -429,6 +429,49 @@ impl Sample {
         })
     }
 
+    /// Class label map `[z, y, x]` with `labels[class index]` inside each particle's mask (0
+    /// for decoys), 0 elsewhere.
+    pub fn class_mask_with(&self, labels: &[u8]) -> Array3<u8> {
+        let class_of: Vec<u8> = std::iter::once(0)
+            .chain(
+                self.particles
+                    .iter()
+                    .map(|p| labels.get(p.class_index).copied().unwrap_or(0)),
+            )
+            .collect();
+        self.occupancy.mapv(|id| {
+            if id == DISTRACTOR {
+                0
+            } else {
+                class_of[id as usize]
+            }
+        })
+    }
+
+    /// Occupancy of the labelled particles only `[z, y, x]`: the particles whose
+    /// `labels[class index]` is not 0 are numbered 1.. in placement order (the order of the
+    /// particle lists); decoys, vesicles and gold are 0.
+    pub fn labelled_particle_ids(&self, labels: &[u8]) -> Array3<u32> {
+        let mut next = 0u32;
+        let new_id: Vec<u32> = std::iter::once(0)
+            .chain(self.particles.iter().map(|p| {
+                if labels.get(p.class_index).copied().unwrap_or(0) == 0 {
+                    0
+                } else {
+                    next += 1;
+                    next
+                }
+            }))
+            .collect();
+        self.occupancy.mapv(|id| {
+            if id == DISTRACTOR {
+                0
+            } else {
+                new_id[id as usize]
+            }
+        })
+    }
+
     /// Occupancy (particle id per voxel, 0 elsewhere) `[z, y, x]`.
     pub fn particle_ids(&self) -> Array3<u32> {
         self.occupancy

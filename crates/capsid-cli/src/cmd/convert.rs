@@ -56,6 +56,9 @@ pub struct Args {
     /// Accept an input without particles.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Replace existing output files (the previous file is kept as NAME.bak).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Parses `X,Y,Z` (also `XxYxZ`) into a shape `[x, y, z]` in voxels.
@@ -107,12 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (voxel_size_a, tomo_shape_xyz) =
         tomogram_geometry(args.voxel_size, args.tomo_shape, args.like.as_deref())?;
     let classes = load_classes(args.classes.as_deref())?;
-    if same_file(&args.input, &args.output) {
-        bail!(
-            "{}: the output would overwrite the input",
-            args.output.display()
-        );
-    }
+    let mut inputs: Vec<&Path> = vec![&args.input];
+    inputs.extend(args.like.as_deref());
+    inputs.extend(args.classes.as_deref());
     let ropts = ReadOptions {
         format: args.from,
         voxel_size_a,
@@ -146,6 +146,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "{}: a copick file holds one class and these particles have {n_classes}: put {{class}} in the output name, e.g. picks/{{class}}.json",
             args.output.display()
         );
+    }
+    let targets = output_paths(&args.output, &particles)?;
+    let target_refs: Vec<&Path> = targets.iter().map(PathBuf::as_path).collect();
+    let _guard = capsid_core::OutputGuard::new(&target_refs, &inputs, args.force)?;
+    if args.force {
+        for t in &targets {
+            capsid_core::guard::keep_backup(t)?;
+        }
     }
     let written = write_split(&args.output, &particles, &wopts)?;
     for (path, n) in &written {
@@ -186,12 +194,23 @@ pub fn write_split(
     Ok(out)
 }
 
-/// True when `a` and `b` name the same existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
+/// The files [`write_split`] will write: `output`, or one per class when it holds `{class}`
+/// (class names checked: they become part of a path).
+pub fn output_paths(output: &Path, particles: &[Particle]) -> anyhow::Result<Vec<PathBuf>> {
+    let name = output.to_string_lossy();
+    if !name.contains("{class}") {
+        return Ok(vec![output.to_path_buf()]);
     }
+    let mut out: Vec<PathBuf> = Vec::new();
+    for p in particles {
+        capsid_core::guard::check_file_name_part("class name", &p.class)
+            .with_context(|| format!("{}", output.display()))?;
+        let path = PathBuf::from(name.replace("{class}", &p.class));
+        if !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Replace an existing demo folder (every stage runs with --force).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Serialize)]
@@ -64,7 +67,14 @@ struct Timings {
 }
 
 /// Runs `capsid ARGS…` and records its wall time under `name`.
+/// `demo --force`: every stage replaces its outputs too.
+static FORCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn stage(timings: &mut Timings, name: &str, args: &[String]) -> anyhow::Result<()> {
+    let mut args = args.to_vec();
+    if FORCE.load(std::sync::atomic::Ordering::Relaxed) {
+        args.push("--force".into());
+    }
     let exe = std::env::current_exe().context("cannot find the capsid executable")?;
     let shown = format!("capsid {}", args.join(" "));
     eprintln!("\n== {name}: {shown}");
@@ -113,7 +123,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bail!("--models: unknown network '{m}' (use unet, ucaps)");
         }
     }
+    if args.threads == 0 {
+        bail!("--threads must be at least 1");
+    }
     let out = &args.out;
+    let _guard = capsid_core::OutputGuard::new(&[out], &[], args.force)?;
+    FORCE.store(args.force, std::sync::atomic::Ordering::Relaxed);
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let t_all = Instant::now();
     let mut timings = Timings { stages: Vec::new() };
@@ -193,6 +208,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seed.clone(),
             "--threads".into(),
             args.threads.to_string(),
+            // The demo's pick gives its own --min-fraction.
+            "--no-pick-tuning".into(),
             "--out".into(),
             s(&run_dir),
         ]);

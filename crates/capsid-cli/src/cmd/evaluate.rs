@@ -54,6 +54,15 @@ pub struct Args {
     /// Probability map of one class, CLASS=PATH (repeat), for PR curves (with --truth-labels).
     #[arg(long = "prob", value_name = "CLASS=PATH")]
     pub prob: Vec<String>,
+    /// Unlabelled look-alikes (decoys) for the identification scores: false picks by where they
+    /// lie and the share of decoys picked as targets (e.g. `capsid simulate --preset hard`'s
+    /// decoys.star).
+    #[arg(long, value_name = "FILE")]
+    pub decoys: Option<PathBuf>,
+    /// Class table of the decoys (radii); default: decoy_table.toml beside --decoys or one
+    /// folder up.
+    #[arg(long, value_name = "TOML", requires = "decoys")]
+    pub decoy_classes: Option<PathBuf>,
     /// Match tolerance as a fraction of the class radius (CZII: 0.5).
     #[arg(long, default_value_t = 1.0)]
     pub tolerance: f64,
@@ -75,6 +84,9 @@ pub struct Args {
     /// Output folder.
     #[arg(long, default_value = "eval")]
     pub out: PathBuf,
+    /// Replace an existing evaluation in --out.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Reads truth without a class table (so classes outside the table are kept and later ignored),
@@ -138,6 +150,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .first()
         .map(|p| capsid_io::mrc::read_header(p))
         .transpose()?;
+    // Outputs never overwrite inputs; maps used together share one grid.
+    let mut inputs: Vec<&Path> = vec![&args.picks, &args.truth, &args.classes];
+    inputs.extend(args.decoys.as_deref());
+    inputs.extend(args.decoy_classes.as_deref());
+    inputs.extend(maps.iter().copied());
+    let _guard = capsid_core::OutputGuard::new(&[&args.out], &inputs, args.force)?;
+    if let Some(h0) = &header {
+        for p in maps.iter().skip(1) {
+            let h = capsid_io::mrc::read_header(p)?;
+            capsid_core::guard::check_same_grid(
+                maps[0],
+                h0.shape_zyx(),
+                h0.voxel_size_a,
+                p,
+                h.shape_zyx(),
+                h.voxel_size_a,
+            )?;
+        }
+    }
     let voxel_size_a = args.voxel_size.or_else(|| {
         header
             .as_ref()
@@ -177,8 +208,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     report
         .inputs
         .insert("classes".into(), args.classes.display().to_string());
+    if let Some(decoys_path) = &args.decoys {
+        let table_path = match &args.decoy_classes {
+            Some(p) => p.clone(),
+            None => find_decoy_table(decoys_path).with_context(|| {
+                format!(
+                    "{}: no decoy_table.toml beside it or one folder up; give --decoy-classes",
+                    decoys_path.display()
+                )
+            })?,
+        };
+        let decoy_classes = ClassTable::load(&table_path)?;
+        let decoys = read_particles(
+            decoys_path,
+            &ReadOptions {
+                classes: Some(decoy_classes.clone()),
+                voxel_size_a,
+                allow_empty: true,
+                ..Default::default()
+            },
+        )?;
+        report.decoys = Some(
+            capsid_eval::decoy_report(&picks, &truth, &classes, &decoys, &decoy_classes, &params)
+                .with_context(|| decoys_path.display().to_string())?,
+        );
+        report
+            .inputs
+            .insert("decoys".into(), decoys_path.display().to_string());
+        report
+            .inputs
+            .insert("decoy_classes".into(), table_path.display().to_string());
+    }
     if let Some(occ_path) = &args.occupancy {
         let occ = capsid_io::mrc::read_volume(occ_path)?;
+        capsid_core::guard::check_integer_map(
+            occ_path,
+            "an occupancy map",
+            occ.data.iter(),
+            16_777_216.0,
+        )?;
         report.hitbox = Some(
             hitbox(&picks, &truth, &occ, &classes)
                 .with_context(|| occ_path.display().to_string())?,
@@ -189,11 +257,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(tl_path) = &args.truth_labels {
         let truth_labels = read_label_map(tl_path)?;
+        capsid_core::guard::check_labels_known(
+            tl_path,
+            truth_labels.data.iter().copied(),
+            &classes,
+        )?;
         report
             .inputs
             .insert("truth_labels".into(), tl_path.display().to_string());
         if let Some(l_path) = &args.labels {
             let labels = read_label_map(l_path)?;
+            capsid_core::guard::check_labels_known(l_path, labels.data.iter().copied(), &classes)?;
             report.voxel = voxel_scores(&labels, &truth_labels, &classes)
                 .with_context(|| format!("{} vs {}", l_path.display(), tl_path.display()))?;
             report
@@ -238,6 +312,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     print!("{table}");
     println!("→ {}", args.out.join("summary.json").display());
     Ok(())
+}
+
+/// `decoy_table.toml` in the folder of `decoys` or its parent (the simulator's layout).
+fn find_decoy_table(decoys: &Path) -> Option<PathBuf> {
+    let dir = decoys.parent()?;
+    [Some(dir), dir.parent()]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("decoy_table.toml"))
+        .find(|p| p.is_file())
 }
 
 #[derive(serde::Serialize)]

@@ -4,11 +4,12 @@ use anyhow::{bail, Context};
 use capsid_core::mask::{
     shape_masks, sphere_masks, MaskGrid, MaskOptions, OutsidePolicy, ShapeTemplate, TemplateLevel,
 };
+use capsid_core::OutputGuard;
 use capsid_core::{ClassTable, Particle};
 use capsid_io::mrc::{self, LabelMode, MrcMode, WriteOptions};
 use capsid_io::particles::{self, Format, ReadOptions};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `capsid mask`.
 #[derive(clap::Args, Debug)]
@@ -66,6 +67,9 @@ pub struct Args {
     /// Skip particles outside the volume with a warning instead of failing.
     #[arg(long)]
     pub skip_outside: bool,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `--label-mode`.
@@ -99,8 +103,19 @@ fn parse_shape_xyz(s: &str) -> Result<[usize; 3], String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut outputs: Vec<&Path> = vec![&args.out];
+    outputs.extend(args.instances.as_deref());
+    let mut inputs: Vec<&Path> = vec![&args.particles, &args.classes];
+    inputs.extend(args.tomogram.as_deref());
+    let _guard = OutputGuard::new(&outputs, &inputs, args.force)?;
     let grid = grid_of(&args)?;
     let classes = ClassTable::load(&args.classes)?;
+    let templates: Vec<&Path> = classes
+        .classes
+        .iter()
+        .filter_map(|c| c.template.as_deref())
+        .collect();
+    capsid_core::guard::refuse_overwriting_inputs(&outputs, &templates)?;
     let particles = read_particle_list(&args, &grid, &classes)?;
     let opts = MaskOptions {
         outside: if args.skip_outside {
@@ -187,6 +202,9 @@ fn truncate(s: &str, n: usize) -> String {
 fn grid_of(args: &Args) -> anyhow::Result<MaskGrid> {
     if let Some(t) = &args.tomogram {
         let h = mrc::read_header(t)?;
+        // Radii are in Å: a voxel size of 0 would label every voxel.
+        capsid_core::guard::check_voxel_size(&t.display().to_string(), h.voxel_size_a)?;
+        check_mask_size(&t.display().to_string(), h.shape_zyx(), args)?;
         return Ok(MaskGrid {
             shape_zyx: h.shape_zyx(),
             voxel_size_a: h.voxel_size_a,
@@ -199,7 +217,16 @@ fn grid_of(args: &Args) -> anyhow::Result<MaskGrid> {
     if !(vs > 0.0 && vs.is_finite()) {
         bail!("--voxel-size must be a positive number of Å, got {vs}");
     }
+    check_mask_size("--shape", [z, y, x], args)?;
     Ok(MaskGrid::new([z, y, x], vs as f32))
+}
+
+/// The shared "too large" check for the maps `mask` builds: a u8 label map, a nearest-centre
+/// distance (f32) and, with --instances, u32 ids and their f32 copy.
+fn check_mask_size(what: &str, shape_zyx: [usize; 3], args: &Args) -> anyhow::Result<()> {
+    let bytes = if args.instances.is_some() { 13 } else { 5 };
+    capsid_core::volume::check_volume_size(what, shape_zyx, bytes)?;
+    Ok(())
 }
 
 /// Reads the particle list (classes resolved with the table); checks coordinates against the grid

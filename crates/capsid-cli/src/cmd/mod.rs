@@ -12,3 +12,4 @@ pub mod report;
 pub mod segment;
 pub mod simulate;
 pub mod train;
+pub mod view;

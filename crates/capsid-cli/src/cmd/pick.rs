@@ -54,13 +54,16 @@ pub struct Args {
     /// Output particle list (.star, .csv, …).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Replace an existing output file (the previous one is kept as NAME.bak).
+    #[arg(long)]
+    pub force: bool,
     /// Drop clusters/components smaller than this many voxels.
     #[arg(long, default_value_t = 0)]
     pub min_size: usize,
     /// Drop clusters/components (of a label map) smaller than this fraction of their class's
     /// sphere volume (4/3·π·r³, r = class radius): a per-class size filter. 0 keeps all.
-    #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
-    pub min_fraction: f64,
+    #[arg(long, value_name = "FRACTION")]
+    pub min_fraction: Option<f64>,
     /// Drop clusters/components larger than this many voxels.
     #[arg(long)]
     pub max_size: Option<usize>,
@@ -79,6 +82,15 @@ pub struct Args {
     /// Components: 6 or 26 connectivity.
     #[arg(long, default_value_t = 26)]
     pub connectivity: u8,
+    /// Picking settings (per-class minimum cluster sizes) to use, e.g. a run's
+    /// pick_settings.toml. By default a label map written by `capsid segment` uses those of the
+    /// model that segmented it (found through segment.toml beside the map); --min-fraction
+    /// overrides them.
+    #[arg(long, value_name = "TOML", conflicts_with = "min_fraction")]
+    pub settings: Option<PathBuf>,
+    /// Ignore the model's tuned picking settings.
+    #[arg(long, conflicts_with = "settings")]
+    pub no_settings: bool,
     /// Tomogram name written as rlnTomoName (default: the map's file name without extension).
     #[arg(long)]
     pub tomo_name: Option<String>,
@@ -95,6 +107,7 @@ struct PickRecord<'a> {
     tomogram: &'a str,
     threshold: f32,
     min_fraction: f64,
+    settings: Option<String>,
     n_picks: usize,
     meanshift: Option<&'a MeanShiftParams>,
     components: Option<&'a ComponentParams>,
@@ -140,6 +153,17 @@ pub fn parse_prob_args(
     Ok(out)
 }
 
+/// The tuned picking settings of the model that segmented `labels`: `segment.toml` beside the
+/// map names the model folder, whose `pick_settings.toml` is returned when it exists.
+fn model_pick_settings(labels: &Path) -> Option<PathBuf> {
+    let record = labels.parent()?.join("segment.toml");
+    let text = std::fs::read_to_string(record).ok()?;
+    let value: toml::Table = toml::from_str(&text).ok()?;
+    let model = value.get("model")?.as_str()?;
+    let p = Path::new(model).join(capsid_pick::PickSettings::FILE);
+    p.is_file().then_some(p)
+}
+
 fn stem(p: &Path) -> String {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("tomogram");
     let name = name.strip_suffix(".gz").unwrap_or(name);
@@ -149,6 +173,15 @@ fn stem(p: &Path) -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let classes = ClassTable::load(&args.classes)?;
     let probs = parse_prob_args(&args.prob, &classes)?;
+    // Outputs never overwrite inputs; an existing pick list is replaced only with --force.
+    let record_out = PathBuf::from(format!("{}.pick.toml", args.out.display()));
+    let mut inputs: Vec<&Path> = vec![&args.classes];
+    inputs.extend(args.labels.as_deref());
+    inputs.extend(probs.iter().map(|(_, p)| p.as_path()));
+    let _guard = capsid_core::OutputGuard::new(&[&args.out, &record_out], &inputs, args.force)?;
+    if args.force {
+        capsid_core::guard::keep_backup(&args.out)?;
+    }
     let conn = match args.connectivity {
         6 => Connectivity::Six,
         26 => Connectivity::TwentySix,
@@ -159,8 +192,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         min_size: args.min_size,
         max_size: args.max_size,
     };
-    if !(args.min_fraction >= 0.0 && args.min_fraction.is_finite()) {
-        bail!("--min-fraction must be ≥ 0, got {}", args.min_fraction);
+    let min_fraction = args.min_fraction.unwrap_or(0.0);
+    if !(min_fraction >= 0.0 && min_fraction.is_finite()) {
+        bail!("--min-fraction must be ≥ 0, got {min_fraction}");
+    }
+    // The model's tuned settings: given, or found through the label map's segment.toml.
+    let settings_path = match (&args.settings, args.min_fraction, args.no_settings) {
+        (Some(p), _, _) => Some(p.clone()),
+        (None, None, false) if args.method == Method::Meanshift => {
+            args.labels.as_deref().and_then(model_pick_settings)
+        }
+        _ => None,
+    };
+    let settings = settings_path
+        .as_deref()
+        .map(capsid_pick::PickSettings::load)
+        .transpose()?;
+    if let Some(p) = &settings_path {
+        eprintln!("picking settings: {}", p.display());
     }
     let mparams = MeanShiftParams {
         joint: args.joint,
@@ -202,6 +251,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if uses_labels {
         let path = args.labels.as_deref().unwrap_or(Path::new(""));
         let map = read_label_map(path)?;
+        capsid_core::guard::check_labels_known(path, map.data.iter().copied(), &classes)?;
         voxel_size = map.voxel_size() as f64;
         shape_xyz = Some(map.shape_xyz());
         let needs_radius = args.method == Method::Meanshift && args.bandwidth.is_none();
@@ -219,14 +269,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             _ => connected_components(&map, &classes, &cparams),
         };
         picks = found.with_context(|| path.display().to_string())?;
-        if args.min_fraction > 0.0 {
-            picks =
-                capsid_pick::filter_by_class_volume(picks, &classes, voxel_size, args.min_fraction);
+        if let Some(s) = &settings {
+            picks = s.filter(picks, &classes, voxel_size);
+        } else if min_fraction > 0.0 {
+            picks = capsid_pick::filter_by_class_volume(picks, &classes, voxel_size, min_fraction);
         }
     } else {
         let bar = crate::util::progress(probs.len() as u64, "pick");
+        let mut first_map: Option<(PathBuf, [usize; 3], [f32; 3])> = None;
         for (class, path) in &probs {
             let map = capsid_io::mrc::read_volume(path)?;
+            if let Some((p0, s0, v0)) = &first_map {
+                capsid_core::guard::check_same_grid(
+                    p0,
+                    *s0,
+                    *v0,
+                    path,
+                    map.shape_zyx(),
+                    map.voxel_size_a,
+                )?;
+            }
+            first_map.get_or_insert((path.clone(), map.shape_zyx(), map.voxel_size_a));
             if let Some(s) = shape_xyz {
                 if s != map.shape_xyz() {
                     bail!(
@@ -273,7 +336,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         classes: args.classes.display().to_string(),
         tomogram: &tomo,
         threshold: args.threshold,
-        min_fraction: args.min_fraction,
+        min_fraction,
+        settings: settings_path.as_ref().map(|p| p.display().to_string()),
         meanshift: (args.method == Method::Meanshift).then_some(&mparams),
         components: (args.method == Method::Components).then_some(&cparams),
         n_picks: picks.len(),

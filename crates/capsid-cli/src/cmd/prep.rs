@@ -57,6 +57,9 @@ pub struct Args {
     /// Output storage mode.
     #[arg(long, value_enum, default_value_t = ModeArg::Float32)]
     pub mode: ModeArg,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,22 +176,19 @@ impl SlabSink for MrcSink {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = resolve_config(&args)?;
-    if same_file(&args.input, &args.output) {
-        bail!(
-            "{}: the output would overwrite the input; choose another output path",
-            args.output.display()
-        );
-    }
+    let mut inputs: Vec<&Path> = vec![&args.input];
+    inputs.extend(args.config.as_deref());
+    let _guard = capsid_core::OutputGuard::new(&[&args.output], &inputs, args.force)?;
     let header = mrc::read_header(&args.input)?;
+    if cfg.lowpass_a.is_some() {
+        // A cut-off in Å needs the voxel size.
+        capsid_core::guard::check_voxel_size(
+            &args.input.display().to_string(),
+            header.voxel_size_a,
+        )?;
+    }
     let plan = prep::plan(
         header.shape_zyx(),
         header.voxel_size_a,

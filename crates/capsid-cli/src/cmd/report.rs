@@ -35,9 +35,20 @@ pub struct Args {
     /// Magnification of slice images, 1–8 [default: 1–4, so a slice is about 500 px wide].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8))]
     pub scale: Option<u32>,
+    /// Replace an existing report folder.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.run_dir.join("report"));
+    if !args.run_dir.is_dir() {
+        anyhow::bail!("{}: no such run folder", args.run_dir.display());
+    }
+    let _guard = capsid_core::OutputGuard::new(&[&out], &[&args.run_dir], args.force)?;
     let opts = capsid_report::ReportOptions {
         out_dir: args.out,
         class: args.class,

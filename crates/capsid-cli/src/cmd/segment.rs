@@ -63,6 +63,13 @@ pub struct Args {
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Replace existing outputs.
+    #[arg(long)]
+    pub force: bool,
+    /// Skip tomograms whose outputs are complete (for many-tomogram and cluster runs: rerun the
+    /// same command after an interruption and only the missing tomograms are segmented).
+    #[arg(long, conflicts_with = "force")]
+    pub skip_complete: bool,
 }
 
 /// `--blend`.
@@ -81,6 +88,9 @@ pub enum ProbsArg {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::purge_freed_memory_at_once();
+    if args.threads == Some(0) {
+        bail!("--threads must be at least 1 (leave it out to use all cores)");
+    }
     if let Some(n) = args.threads {
         capsid_nn::set_threads(n)?;
     }
@@ -96,6 +106,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let patch = args.patch.or(train_patch).unwrap_or(64);
     net_cfg.check_patch([patch; 3]).context("--patch")?;
     let overlap = args.overlap.unwrap_or(25.min(patch / 2));
+    if overlap * 2 > patch {
+        bail!("--overlap {overlap} is more than half the patch ({patch} voxels); windows would be computed more than twice");
+    }
     let cfg = SegmentConfig {
         patch,
         overlap,
@@ -108,17 +121,91 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     cfg.validate()
         .map_err(|e| anyhow::anyhow!("invalid segmentation settings: {e}"))?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     let names = output_names(&args.tomograms);
-    let mut predictor = NetPredictor {
-        net,
-        device,
-        num_classes,
-    };
+    // The outputs of each tomogram; with --skip-complete, tomograms whose outputs all exist are
+    // left out.
+    let mut jobs: Vec<(&PathBuf, &String, Vec<PathBuf>)> = Vec::new();
     for (tomo, name) in args.tomograms.iter().zip(&names) {
-        segment_one(tomo, name, &args, &cfg, &class_names, &mut predictor)?;
+        capsid_core::guard::check_file_name_part("tomogram name", name)
+            .with_context(|| format!("{}", tomo.display()))?;
+        let files = output_files(&args.out, name, &class_names, args.probs.is_some());
+        if args.skip_complete && files.iter().all(|f| capsid_core::guard::is_complete(f)) {
+            eprintln!("{}: complete; skipped", files[0].display());
+            continue;
+        }
+        jobs.push((tomo, name, files));
     }
+    let created = capsid_core::guard::create_output_dir(&args.out)?;
+    let result = (|| {
+        let outputs: Vec<&Path> = jobs
+            .iter()
+            .flat_map(|(_, _, f)| f.iter().map(PathBuf::as_path))
+            .collect();
+        let mut inputs: Vec<&Path> = vec![&args.model];
+        inputs.extend(args.tomograms.iter().map(PathBuf::as_path));
+        let _guard = capsid_core::OutputGuard::new(&outputs, &inputs, args.force)?;
+        let mut predictor = NetPredictor {
+            net,
+            device,
+            num_classes,
+        };
+        for (tomo, name, _) in &jobs {
+            segment_one(tomo, name, &args, &cfg, &class_names, &mut predictor)?;
+        }
+        if !jobs.is_empty() {
+            write_settings(&args, &cfg)?;
+        }
+        anyhow::Ok(())
+    })();
+    if result.is_err() {
+        // A failure leaves no empty output folder behind.
+        capsid_core::guard::remove_created_dirs(&created);
+    }
+    result
+}
+
+/// Records the settings of the run as `<out>/segment.toml` (model folder as an absolute path,
+/// window settings, capsid version): `capsid pick` finds the model's tuned picking settings
+/// through it.
+fn write_settings(args: &Args, cfg: &SegmentConfig) -> anyhow::Result<()> {
+    let model = std::fs::canonicalize(&args.model).unwrap_or_else(|_| args.model.clone());
+    let mut t = toml::Table::new();
+    t.insert("capsid_version".into(), capsid_core::VERSION.into());
+    t.insert("model".into(), model.display().to_string().into());
+    t.insert("patch".into(), (cfg.patch as i64).into());
+    t.insert("overlap".into(), (cfg.overlap as i64).into());
+    t.insert(
+        "blend".into(),
+        format!("{:?}", cfg.blend).to_lowercase().into(),
+    );
+    t.insert("tta".into(), cfg.tta.into());
+    t.insert(
+        "tomograms".into(),
+        toml::Value::Array(
+            args.tomograms
+                .iter()
+                .map(|p| p.display().to_string().into())
+                .collect(),
+        ),
+    );
+    let text = toml::to_string_pretty(&t).context("segment settings as TOML")?;
+    capsid_core::write_atomically(&args.out.join("segment.toml"), |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
     Ok(())
+}
+
+/// The files `segment` writes for tomogram `name`: the label map first, then the probability maps.
+fn output_files(out: &Path, name: &str, class_names: &[String], probs: bool) -> Vec<PathBuf> {
+    let mut files = vec![out.join(format!("{name}_labels.mrc"))];
+    if probs {
+        files.extend(
+            class_names
+                .iter()
+                .map(|c| out.join(format!("{name}_prob_{c}.mrc"))),
+        );
+    }
+    files
 }
 
 /// Class names 1..K from the run's class table (or `class1`, … without one).

@@ -75,6 +75,9 @@ pub struct Args {
     /// Write PNGs of the central XY and XZ slices of each reconstruction.
     #[arg(long)]
     pub preview: bool,
+    /// Replace an existing output folder's simulation.
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn parse_triple(s: &str) -> Result<[usize; 3], String> {
@@ -222,6 +225,15 @@ pub fn resolve_config(args: &Args) -> anyhow::Result<SimConfig> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = resolve_config(&args)?;
+    // The folder must not hold an input (a config, model or map); an existing simulation is kept
+    // unless --force; the volumes must fit in memory.
+    let mut inputs: Vec<PathBuf> = args.config.iter().cloned().collect();
+    for src in args.class_from_model.iter().chain(&args.class_from_map) {
+        inputs.push(split_source(src)?.0);
+    }
+    let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let _guard = capsid_core::OutputGuard::new(&[&args.out], &inputs, args.force)?;
+    capsid_core::volume::check_volume_size("simulation shape", cfg.shape_zyx, 16)?;
     let bar = progress(cfg.tomograms as u64 * capsid_sim::Stage::COUNT, "simulate");
     let mut notes = Vec::new();
     let names: Vec<String> = cfg.classes.iter().map(|c| c.name.clone()).collect();

@@ -84,12 +84,36 @@ pub struct Args {
     /// Validation fold (0-based).
     #[arg(long)]
     pub val_fold: Option<usize>,
+    /// How validation data is held out: particle (folds of particles, the seed's) or tomogram
+    /// (whole tomograms; the picking settings are then tuned on held-out data).
+    #[arg(long, value_name = "particle|tomogram")]
+    pub split_by: Option<String>,
     /// Fraction of background patches per batch.
     #[arg(long)]
     pub background_ratio: Option<f64>,
     /// Random flips (wedge-preserving augmentation).
     #[arg(long)]
     pub augment: bool,
+    /// Fraction of patches centred on hard negatives: particle-like blobs outside every labelled
+    /// particle (unlabelled look-alikes), so the network learns to reject them.
+    #[arg(long, value_name = "F")]
+    pub negative_ratio: Option<f64>,
+    /// Draw a class uniformly, then one of its particles (rare classes seen as often as common).
+    #[arg(long)]
+    pub class_balanced: bool,
+    /// Learning-rate schedule: plateau (the seed's: ×0.1 after 5 epochs without improvement) or
+    /// cosine (linear warm-up, then a cosine decay to the end of the run or of --max-minutes).
+    #[arg(long, value_name = "plateau|cosine")]
+    pub lr_schedule: Option<String>,
+    /// Wall-clock training budget in minutes (stops after the last epoch that fits).
+    #[arg(long, value_name = "MIN")]
+    pub max_minutes: Option<f64>,
+    /// Skip choosing the picking settings after training (by default the best model segments
+    /// a tuning tomogram — the validation fold's with a by-tomogram split, else the last input —
+    /// and the per-class minimum cluster sizes with the best strict F1 go to
+    /// RUN/pick_settings.toml, which `capsid pick` then uses).
+    #[arg(long)]
+    pub no_pick_tuning: bool,
     /// Early-stopping patience in epochs (0 = off).
     #[arg(long)]
     pub patience: Option<usize>,
@@ -111,10 +135,16 @@ pub struct Args {
     /// Continue the run in --out (its config.toml; flags still override).
     #[arg(long)]
     pub resume: bool,
+    /// Replace an existing run in --out (without it, or --resume, an existing run is kept).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::keep_freed_memory();
+    if args.threads == Some(0) {
+        bail!("--threads must be at least 1 (leave it out to use all cores)");
+    }
     if let Some(n) = args.threads {
         capsid_nn::set_threads(n)?;
     }
@@ -140,6 +170,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if cfg.inputs.is_empty() {
         bail!("no training data: give --data DIR, or --tomo T.mrc --particles P.star");
     }
+    // The run folder must not hold (or be) an input; an existing run is kept unless --force
+    // (replace) or --resume (continue).
+    let mut inputs: Vec<&Path> = args.data.iter().map(PathBuf::as_path).collect();
+    if !args.resume {
+        inputs.push(&classes_path);
+        inputs.extend(args.config.as_deref());
+    }
+    for i in &cfg.inputs {
+        inputs.push(&i.tomogram);
+        inputs.extend(i.particles.as_deref());
+        inputs.extend(i.labels.as_deref());
+    }
+    let _guard = capsid_core::OutputGuard::with_flag(
+        &[&args.out],
+        &inputs,
+        args.force || args.resume,
+        "--force (replace the run) or --resume (continue it)",
+    )?;
     let samples = load_samples(&cfg, &classes)?;
     let n_particles: usize = samples.iter().map(|s| s.particles.len()).sum();
     eprintln!(
@@ -168,6 +216,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         samples, &out_table, &cfg, &args.out, &device, &opts, &mut bar,
     )?;
     bar.pb.finish_and_clear();
+    if !args.no_pick_tuning && summary.state.best_epoch > 0 {
+        tune_picking(&cfg, &classes, &out_table, &args.out, &device)?;
+    }
     let s = &summary.state;
     eprintln!(
         "{}: stopped after {} epoch(s), {} steps ({}); best epoch {}; {:.0} s",
@@ -181,12 +232,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Chooses and saves the run's picking settings (see `--no-pick-tuning`).
+fn tune_picking(
+    cfg: &TrainConfig,
+    classes: &ClassTable,
+    out_table: &ClassTable,
+    run: &Path,
+    device: &capsid_nn::burn::tensor::Device,
+) -> anyhow::Result<()> {
+    let n = cfg.inputs.len();
+    let index = if cfg.data.split_by == capsid_nn::data::SplitBy::Tomogram && cfg.data.folds > 1 {
+        let fold = capsid_nn::data::fold_assignment(n, cfg.data.folds, cfg.seed);
+        (0..n)
+            .find(|&i| fold[i] == cfg.data.val_fold)
+            .unwrap_or(n - 1)
+    } else {
+        n - 1
+    };
+    let held_out = cfg.data.split_by == capsid_nn::data::SplitBy::Tomogram && cfg.data.folds > 1;
+    let mut one = cfg.clone();
+    one.inputs = vec![cfg.inputs[index].clone()];
+    let Some(sample) = load_samples(&one, classes)?.into_iter().next() else {
+        return Ok(());
+    };
+    if sample.particles.is_empty() {
+        return Ok(());
+    }
+    let what = format!(
+        "{} ({})",
+        cfg.inputs[index].tomogram.display(),
+        if held_out {
+            "the validation tomogram"
+        } else {
+            "a training tomogram: optimistic; --split-by tomogram tunes on held-out data"
+        }
+    );
+    let t0 = std::time::Instant::now();
+    eprintln!("choosing picking settings on {what}");
+    let settings =
+        crate::pick_tuning::tune_and_save(run, &sample, out_table, cfg.data.patch, device, &what)?;
+    for c in &settings.classes {
+        eprintln!(
+            "  {}: min cluster {:.2} × sphere volume (F1 {:.3}, P {:.3}, R {:.3})",
+            c.name, c.min_fraction, c.tuning_f1, c.tuning_precision, c.tuning_recall
+        );
+    }
+    eprintln!(
+        "→ {} ({:.0} s)",
+        run.join(capsid_pick::PickSettings::FILE).display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 struct Bar {
     pb: indicatif::ProgressBar,
     names: Vec<String>,
 }
 
 impl TrainObserver for Bar {
+    fn message(&mut self, text: &str) {
+        self.pb.suspend(|| eprintln!("{text}"));
+    }
     fn on_step(&mut self, global_step: u64, _total: u64, loss: f64, patches_per_s: f64) {
         self.pb.set_position(global_step);
         self.pb
@@ -199,7 +306,9 @@ impl TrainObserver for Bar {
             .zip(&r.f1)
             .map(|(n, f)| format!("{n} {f:.3}"))
             .collect();
-        self.pb.println(format!(
+        // Printed even when stderr is not a terminal (a log file, a Slurm job), where the
+        // progress bar is hidden.
+        let line = format!(
             "epoch {:>3}  step {:>6}  lr {:.1e}  train {:.4}  val {:.4}  F1 {}",
             r.epoch,
             r.step,
@@ -211,7 +320,8 @@ impl TrainObserver for Bar {
             } else {
                 f1.join(", ")
             }
-        ));
+        );
+        self.pb.suspend(|| eprintln!("{line}"));
     }
 }
 
@@ -300,6 +410,29 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
     }
     if a.augment {
         cfg.data.augment = true;
+    }
+    if let Some(v) = &a.split_by {
+        cfg.data.split_by = match v.as_str() {
+            "particle" => capsid_nn::data::SplitBy::Particle,
+            "tomogram" => capsid_nn::data::SplitBy::Tomogram,
+            other => bail!("--split-by: expected particle or tomogram, got '{other}'"),
+        };
+    }
+    if let Some(v) = a.negative_ratio {
+        cfg.data.negative_ratio = v;
+    }
+    if a.class_balanced {
+        cfg.data.class_balanced = true;
+    }
+    if let Some(v) = &a.lr_schedule {
+        cfg.lr_schedule = match v.as_str() {
+            "plateau" => capsid_nn::train::LrSchedule::Plateau,
+            "cosine" => capsid_nn::train::LrSchedule::Cosine,
+            other => bail!("--lr-schedule: expected plateau or cosine, got '{other}'"),
+        };
+    }
+    if let Some(v) = a.max_minutes {
+        cfg.time_budget_min = v;
     }
     if let Some(v) = a.patience {
         cfg.early_stop_patience = v;
@@ -438,6 +571,19 @@ fn load_samples(cfg: &TrainConfig, classes: &ClassTable) -> anyhow::Result<Vec<T
                 {
                     bail!("{}: a label map must hold integers 0..255", l.display());
                 }
+                capsid_core::guard::check_same_grid(
+                    &inp.tomogram,
+                    tomo.shape_zyx(),
+                    tomo.voxel_size_a,
+                    l,
+                    v.shape_zyx(),
+                    v.voxel_size_a,
+                )?;
+                capsid_core::guard::check_labels_known(
+                    l,
+                    v.data.iter().map(|&x| x as u8),
+                    classes,
+                )?;
                 Some(v.data.mapv(|x| x as u8))
             }
             None => None,

@@ -228,6 +228,18 @@ impl MrcHeader {
                 dims[0], dims[1], dims[2]
             )));
         }
+        // The implied data size (at most 8 bytes a voxel) must be a 64-bit number.
+        let implied = (dims[0] as u64)
+            .checked_mul(dims[1] as u64)
+            .and_then(|v| v.checked_mul(dims[2] as u64))
+            .and_then(|v| v.checked_mul(8))
+            .and_then(|v| v.checked_add(HEADER_LEN as u64 + u32::MAX as u64));
+        if implied.is_none() {
+            return Err(err(format!(
+                "invalid MRC header: dimensions {} x {} x {} imply a data size that overflows 64 bits",
+                dims[0], dims[1], dims[2]
+            )));
+        }
         let axis_map = [i(64), i(68), i(72)];
         let mut seen = [false; 3];
         for &a in &axis_map {

@@ -107,6 +107,13 @@ fn data_type(h: &MrcHeader, path: &Path) -> Result<DataType, IoError> {
     })
 }
 
+/// The shared "too large" check before a whole volume (float32) is allocated.
+fn check_alloc(h: &MrcHeader, path: &Path) -> Result<(), IoError> {
+    capsid_core::volume::check_volume_size("", h.shape_zyx(), 4)
+        .map(|_| ())
+        .map_err(|e| IoError::format(path, e.to_string()))
+}
+
 /// Checks that a plain file's length is exactly header + extended header + data.
 fn check_file_len(h: &MrcHeader, t: DataType, file_len: u64, path: &Path) -> Result<(), IoError> {
     let expected = (HEADER_LEN + h.nsymbt()) as u64 + (h.voxel_count() * t.bytes()) as u64;
@@ -286,6 +293,7 @@ pub fn read_mrc(path: &Path, opts: ReadOptions) -> Result<(MrcHeader, Volume<f32
             let h = read_headers(&mut r, path)?;
             let t = data_type(&h, path)?;
             check_file_len(&h, t, len, path)?;
+            check_alloc(&h, path)?;
             let mut v = vec![0f32; h.voxel_count()];
             read_voxels(&mut r, t, h.little_endian, &mut v, path)?;
             (h, v)
@@ -294,6 +302,7 @@ pub fn read_mrc(path: &Path, opts: ReadOptions) -> Result<(MrcHeader, Volume<f32
             let mut r = flate2::read::MultiGzDecoder::new(BufReader::new(file));
             let h = read_headers(&mut r, path)?;
             let t = data_type(&h, path)?;
+            check_alloc(&h, path)?;
             let mut v = vec![0f32; h.voxel_count()];
             read_voxels(&mut r, t, h.little_endian, &mut v, path)?;
             let mut extra = [0u8; 1];

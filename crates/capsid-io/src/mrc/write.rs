@@ -193,6 +193,17 @@ impl MrcWriter {
         origin_a: [f32; 3],
         opts: &WriteOptions,
     ) -> Result<Self, IoError> {
+        let lower = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if lower.ends_with(".gz") {
+            return Err(IoError::format(
+                path,
+                "capsid writes MRC files uncompressed: name the output .mrc (gzip it afterwards \
+                 if you like; capsid reads .mrc.gz)",
+            ));
+        }
         if shape_zyx.contains(&0) || shape_zyx.iter().any(|&n| n > i32::MAX as usize) {
             return Err(IoError::format(
                 path,
@@ -204,9 +215,7 @@ impl MrcWriter {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let tmp = capsid_core::fsutil::temp_file_builder()
-            .tempfile_in(dir)
-            .map_err(|e| IoError::io(path, e))?;
+        let tmp = capsid_core::guard::temp_file_in(dir).map_err(|e| IoError::io(path, e))?;
         let (file, tmp) = tmp.into_parts();
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&header.to_bytes())

@@ -1,0 +1,111 @@
+//! Choosing a class's picking threshold on labelled data (a validation tomogram): the smallest
+//! cluster size, as a fraction of the class's sphere volume, that gives the best strict F1.
+//!
+//! A label map from a network holds, besides the particles, specks and fragments where it is
+//! unsure; mean shift turns each into a cluster whose size (voxels) is its score. The right
+//! minimum size differs per class and per model, so it is chosen on data with known particles and
+//! saved with the model (see `capsid train`'s `pick_settings.toml`).
+
+use crate::matching::match_class;
+use crate::Counts;
+use capsid_core::Particle;
+use serde::{Deserialize, Serialize};
+
+/// Minimum-size fractions tried by [`tune_min_fraction`].
+pub const MIN_FRACTIONS: [f64; 14] = [
+    0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0,
+];
+
+/// The outcome of tuning one class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunedThreshold {
+    pub class: String,
+    /// Keep clusters of at least this fraction of the class's sphere volume.
+    pub min_fraction: f64,
+    /// Scores on the tuning data at that fraction.
+    pub tp: u64,
+    pub fp: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// The fraction of [`MIN_FRACTIONS`] that gives `class` the best F1 against `truth` when picks
+/// whose score (cluster size in voxels) is below `fraction × sphere_vox` are dropped. Matching is
+/// one-to-one within `tolerance_vox` (see [`crate::matching`]). Ties go to the larger fraction
+/// (fewer picks for the same F1). `picks` and `truth` may hold other classes (ignored); picks
+/// without a score count as size 0.
+pub fn tune_min_fraction(
+    picks: &[Particle],
+    truth: &[Particle],
+    class: &str,
+    sphere_vox: f64,
+    tolerance_vox: f64,
+) -> TunedThreshold {
+    let mut best: Option<TunedThreshold> = None;
+    for &f in &MIN_FRACTIONS {
+        let kept: Vec<Particle> = picks
+            .iter()
+            .filter(|p| p.class == class && p.score.unwrap_or(0.0) >= f * sphere_vox)
+            .cloned()
+            .collect();
+        let m = match_class(&kept, truth, class, tolerance_vox, None);
+        let c = Counts {
+            tp: m.pairs.len() as u64,
+            fp: m.false_picks.len() as u64,
+            fn_: m.missed.len() as u64,
+        };
+        let cand = TunedThreshold {
+            class: class.to_string(),
+            min_fraction: f,
+            tp: c.tp,
+            fp: c.fp,
+            fn_: c.fn_,
+            precision: c.precision(),
+            recall: c.recall(),
+            f1: c.f1(),
+        };
+        if best.as_ref().is_none_or(|b| cand.f1 >= b.f1) {
+            best = Some(cand);
+        }
+    }
+    best.unwrap_or(TunedThreshold {
+        class: class.to_string(),
+        min_fraction: 0.0,
+        tp: 0,
+        fp: 0,
+        fn_: 0,
+        precision: 0.0,
+        recall: 0.0,
+        f1: 0.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pick(x: f64, size: f64) -> Particle {
+        let mut p = Particle::new("a", x, 0.0, 0.0);
+        p.score = Some(size);
+        p
+    }
+
+    #[test]
+    fn drops_the_specks_and_keeps_the_particles() {
+        let truth: Vec<Particle> = (0..5)
+            .map(|i| Particle::new("a", 20.0 * i as f64, 0.0, 0.0))
+            .collect();
+        // Five real clusters of 300 voxels, five specks of 20 voxels between them.
+        let mut picks: Vec<Particle> = (0..5).map(|i| pick(20.0 * i as f64, 300.0)).collect();
+        picks.extend((0..5).map(|i| pick(20.0 * i as f64 + 10.0, 20.0)));
+        let t = tune_min_fraction(&picks, &truth, "a", 1000.0, 2.0);
+        assert_eq!((t.tp, t.fp, t.fn_), (5, 0, 0), "{t:?}");
+        // Largest fraction that still keeps the 300-voxel clusters.
+        assert!((t.min_fraction - 0.3).abs() < 1e-12, "{t:?}");
+        // A threshold above every cluster loses everything: not chosen.
+        assert!(t.f1 > 0.99);
+    }
+}
