@@ -313,29 +313,29 @@ pub fn write_tomogram(
         .iter()
         .cloned()
         .partition(|p| class_labels[p.class_index] != 0);
-    let particles = output::to_particles(&targets, classes, name);
-    let list_opts = capsid_io::particles::WriteOptions {
-        classes: Some(class_table(classes)),
-        ..Default::default()
-    };
-    capsid_io::particles::write_particles(
-        &dir.join("particle_locations.txt"),
-        &particles,
-        &list_opts,
-    )?;
-    capsid_io::particles::write_particles(&dir.join("particles.star"), &particles, &list_opts)?;
-    if classes.iter().any(|c| c.decoy) {
-        let decoy_list = output::to_particles(&decoys, classes, name);
-        let decoy_opts = capsid_io::particles::WriteOptions {
-            classes: Some(decoy_table(classes)),
+    // The particle lists: SHREC text and RELION STAR, of the targets and of the decoys.
+    let write_lists = |placed: &[PlacedParticle], table: ClassTable, stems: [&str; 2]| {
+        let list = output::to_particles(placed, classes, name);
+        let opts = capsid_io::particles::WriteOptions {
+            classes: Some(table),
             ..Default::default()
         };
-        capsid_io::particles::write_particles(
-            &dir.join("decoy_locations.txt"),
-            &decoy_list,
-            &decoy_opts,
+        for file in stems {
+            capsid_io::particles::write_particles(&dir.join(file), &list, &opts)?;
+        }
+        Ok::<(), SimError>(())
+    };
+    write_lists(
+        &targets,
+        class_table(classes),
+        ["particle_locations.txt", "particles.star"],
+    )?;
+    if classes.iter().any(|c| c.decoy) {
+        write_lists(
+            &decoys,
+            decoy_table(classes),
+            ["decoy_locations.txt", "decoys.star"],
         )?;
-        capsid_io::particles::write_particles(&dir.join("decoys.star"), &decoy_list, &decoy_opts)?;
     }
     if cfg.outputs.tilt_series {
         let opts = mrc::WriteOptions {

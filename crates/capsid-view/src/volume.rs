@@ -218,52 +218,21 @@ fn add_into(acc: &mut [f32], row: &[f32]) {
     }
 }
 
-/// Decodes voxels of type `t` in byte order `little` into f32.
+/// Decodes voxels of type `t` in byte order `little` into f32 (capsid-io's MRC decoding).
 fn decode(t: DataType, little: bool, bytes: &[u8], out: &mut [f32]) {
-    macro_rules! conv {
-        ($n:literal, $f:expr) => {
-            for (o, c) in out.iter_mut().zip(bytes.chunks_exact($n)) {
-                let mut arr = [0u8; $n];
-                arr.copy_from_slice(c);
-                *o = $f(arr);
-            }
-        };
-    }
-    match (t, little) {
-        (DataType::Int8, _) => conv!(1, |a: [u8; 1]| a[0] as i8 as f32),
-        (DataType::Uint8, _) => conv!(1, |a: [u8; 1]| a[0] as f32),
-        (DataType::Int16, true) => conv!(2, |a| i16::from_le_bytes(a) as f32),
-        (DataType::Int16, false) => conv!(2, |a| i16::from_be_bytes(a) as f32),
-        (DataType::Uint16, true) => conv!(2, |a| u16::from_le_bytes(a) as f32),
-        (DataType::Uint16, false) => conv!(2, |a| u16::from_be_bytes(a) as f32),
-        (DataType::Float16, true) => conv!(2, |a| f16_to_f32(u16::from_le_bytes(a))),
-        (DataType::Float16, false) => conv!(2, |a| f16_to_f32(u16::from_be_bytes(a))),
-        (DataType::Float32, true) => conv!(4, f32::from_le_bytes),
-        (DataType::Float32, false) => conv!(4, f32::from_be_bytes),
-    }
-}
-
-/// IEEE half → single precision.
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, f) => {
-            // Subnormal: f × 2^-24, exact in f32.
-            let v = f as f32 * (1.0 / 16_777_216.0);
-            return if sign != 0 { -v } else { v };
-        }
-        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
-        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
-    };
-    f32::from_bits(bits)
+    capsid_io::mrc::decode_voxels(t, little, bytes, out);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::f16_to_f32;
+    use super::DataType;
+
+    /// One little-endian float16 voxel decoded as the viewer does.
+    fn f16_to_f32(h: u16) -> f32 {
+        let mut out = [0f32];
+        super::decode(DataType::Float16, true, &h.to_le_bytes(), &mut out);
+        out[0]
+    }
 
     #[test]
     fn half_floats() {

@@ -140,7 +140,7 @@ fn check_file_len(h: &MrcHeader, t: DataType, file_len: u64, path: &Path) -> Res
 }
 
 /// Decodes `bytes` (whole voxels of type `t`, byte order `little_endian`) into `out` as f32.
-pub(crate) fn decode(t: DataType, little_endian: bool, bytes: &[u8], out: &mut [f32]) {
+pub fn decode(t: DataType, little_endian: bool, bytes: &[u8], out: &mut [f32]) {
     debug_assert_eq!(bytes.len(), out.len() * t.bytes());
     macro_rules! conv {
         ($n:literal, $f:expr) => {
