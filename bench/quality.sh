@@ -10,13 +10,17 @@
 # Usage: bench/quality.sh [TAG]
 # Environment (all optional):
 #   BUDGET_MIN=30          training budget per network, minutes (wall clock, 2 cores)
-#   MODELS="unet ucaps"    networks
+#   MODELS="unet ucaps"    networks; `blob` adds the no-learning baseline
+#                          (bench/independent/blob_baseline.py: sizes only, its thresholds tuned on
+#                          tomo_002), the detector a trained network must beat
 #   SEEDS="0"              training seeds (one run per seed and network)
 #   TRAIN_FLAGS="..."      recipe flags for `capsid train` (default: the recommended recipe)
 #   PICK_FLAGS="..."       flags for `capsid pick` (default: none: the run's tuned settings)
 #   SEG_FLAGS="..."        flags for `capsid segment` (default: --patch 64 --overlap 16: the networks
 #                          are fully convolutional; larger windows compute each voxel fewer times)
-#   DATA=DIR               the hard simulation (made with `capsid simulate --preset hard` if absent)
+#   DATA=DIR               the hard simulation (made with `capsid simulate --preset hard` if absent);
+#                          any folder of that layout works, e.g. the independent generator's
+#                          (python3 bench/independent/hard_gen.py --out DIR)
 #   WORK=DIR               runs and outputs (default /tmp/capsid-quality)
 #   THREADS=2              CPU threads
 #   EPOCHS=1000            at most this many epochs of 60 steps (screening: a fixed step budget)
@@ -52,6 +56,17 @@ for seed in $SEEDS; do
   for model in $MODELS; do
     name="$TAG-$model-s$seed"
     run="$WORK/runs/$name"
+    decoys="$DATA/tomo_003/decoys.star"
+    [ -f "$decoys" ] || decoys="$DATA/tomo_003/decoy_locations.txt"
+    if [ "$model" = blob ]; then
+      # The no-learning baseline: nothing to train, one threshold per class tuned on tomo_002.
+      train_cmd=(python3 bench/independent/blob_baseline.py --data "$DATA" --tune tomo_002 --test tomo_003)
+      mkdir -p "$run"
+      t0=$(date +%s)
+      "${train_cmd[@]}" --out "$run/picks.csv" > "$WORK/$name.train.log" || { tail -5 "$WORK/$name.train.log"; exit 1; }
+      t1=$(date +%s); t2=$t1
+      picks="$run/picks.csv"
+    else
     train_cmd=("$CAPSID" train --model "$model"
       --classes "$DATA/class_table.toml"
       --tomo "$DATA/tomo_000/reconstruction.mrc" --particles "$DATA/tomo_000/particle_locations.txt"
@@ -72,10 +87,14 @@ for seed in $SEEDS; do
     # shellcheck disable=SC2086
     "$CAPSID" pick "$run/seg/tomo_003_labels.mrc" --classes "$run/class_table.toml" \
       $PICK_FLAGS --out "$run/picks.star" --force 2> "$WORK/$name.pick.log"
-    "$CAPSID" evaluate --picks "$run/picks.star" --truth "$DATA/tomo_003/particle_locations.txt" \
-      --classes "$DATA/class_table.toml" --tolerance 0.5 \
-      --decoys "$DATA/tomo_003/decoys.star" --decoy-classes "$DATA/decoy_table.toml" \
-      --occupancy "$DATA/tomo_003/occupancy_mask.mrc" --out "$run/eval" --force > "$WORK/$name.eval.txt"
+    picks="$run/picks.star"
+    fi
+    occupancy=()
+    [ -f "$DATA/tomo_003/occupancy_mask.mrc" ] && occupancy=(--occupancy "$DATA/tomo_003/occupancy_mask.mrc")
+    "$CAPSID" evaluate --picks "$picks" --truth "$DATA/tomo_003/particle_locations.txt" \
+      --classes "$DATA/class_table.toml" --tolerance 0.5 --voxel-size 10 \
+      --decoys "$decoys" --decoy-classes "$DATA/decoy_table.toml" \
+      "${occupancy[@]}" --out "$run/eval" --force > "$WORK/$name.eval.txt"
     python3 - "$run" "$RESULTS/$name.json" "$name" "$model" "$seed" "$BUDGET_MIN" \
       "$((t1 - t0))" "$((t2 - t1))" "$cpu" "${train_cmd[*]}" "$PICK_FLAGS" <<'PY'
 import json, sys, re, os

@@ -84,7 +84,17 @@ pub fn tune_on_label_map(
                 &c.name,
                 capsid_pick::sphere_volume_vox(r),
                 TUNING_TOLERANCE * r,
+                // `capsid pick`'s own default when a class cannot be tuned.
+                0.0,
             );
+            if t.tp == 0 {
+                eprintln!(
+                    "warning: class '{}': no picking threshold found a single particle on the tuning \
+                     tomogram (the network has not learned this class); its picks keep the default \
+                     (min_fraction 0) and are untuned",
+                    c.name
+                );
+            }
             ClassPickSettings {
                 name: c.name.clone(),
                 min_fraction: t.min_fraction,

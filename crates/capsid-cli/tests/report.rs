@@ -159,5 +159,5 @@ fn report_errors_are_one_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown class 'cube'"));
 
     let help = capsid(&["report", "--help"]);
-    assert!(String::from_utf8_lossy(&help.stdout).contains("capsid report demo --class ribosome"));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("capsid report demo --class proteasome"));
 }

@@ -80,7 +80,10 @@ impl Dims {
 /// Raw output pointer shared by tasks that write disjoint regions.
 #[derive(Clone, Copy)]
 pub(crate) struct SharedMut(pub(crate) *mut f32);
+// SAFETY: a `SharedMut` is made from a buffer that outlives the parallel loop using it, and
+// every task writes a region of it that no other task reads or writes (stated at each use).
 unsafe impl Send for SharedMut {}
+// SAFETY: as for `Send`: shared only between tasks writing disjoint regions.
 unsafe impl Sync for SharedMut {}
 impl SharedMut {
     pub(crate) fn get(self) -> *mut f32 {
@@ -155,6 +158,11 @@ fn rows_per_tile(d: &Dims, outer: usize, threads: usize) -> usize {
 
 /// Calls `gemm::gemm` for f32: `dst[m×n] (+)= lhs[m×k]·rhs[k×n]` with element strides
 /// (column stride, row stride) for each matrix; `accumulate` keeps dst's old values.
+///
+/// # Safety
+/// Every element the shapes and strides address must lie inside a live allocation: `lhs` and
+/// `rhs` readable, `dst` writable (and initialised when `accumulate`). `dst` must not overlap
+/// `lhs` or `rhs`, and no other thread may touch `dst`'s elements during the call.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) unsafe fn gemm_f32(
@@ -337,8 +345,13 @@ fn forward_implicit(d: &Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec
         let xg = xp[(n * d.c_in + g * cig) * cs..].as_ptr();
         with_scratch(t * cog, |stage| {
             for tap in 0..kvol {
+                // SAFETY: `xg` starts this (n, g)'s channels in the padded input; a position
+                // q < q_len shifted by a tap's offset stays inside its channel's padded block
+                // (`PaddedGrid`: the box has room for every tap, plus `slack` for the last rows).
                 let lhs = unsafe { xg.add(q0 + grid.tap_offset(d, tap)) };
                 let rhs = wr[(tap * d.groups + g) * cog * cig..].as_ptr();
+                // SAFETY: `stage` is this task's scratch of t × cog floats (tl ≤ t rows); `lhs`
+                // as above over cig channels of stride cs; `rhs` is the tap's cog × cig block.
                 unsafe {
                     gemm_f32(
                         tl,
@@ -414,10 +427,14 @@ fn forward_im2col(d: &Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f
         let dst = unsafe { yp.get().add((n * d.c_out + g * cog) * out_len + r0 * ow) };
         if let Some(b) = bias {
             for c in 0..cog {
+                // SAFETY: rows [r0, r1) of channel c: t floats inside the output, this task's.
                 let row = unsafe { std::slice::from_raw_parts_mut(dst.add(c * out_len), t) };
                 row.fill(b[g * cog + c]);
             }
         }
+        // SAFETY: `dst` addresses this task's rows of cog channels (stride out_len); `wg` is the
+        // group's cog × k weights; `rhs` a k × t column matrix (the tile's im2col, or for a
+        // pointwise layer the input rows themselves, row stride in_len).
         let run = |rhs: *const f32, rhs_rs: usize| unsafe {
             gemm_f32(
                 cog,
@@ -532,6 +549,8 @@ fn backward_data_col2im(d: &Dims, dy: &[f32], w: &[f32]) -> Vec<f32> {
                 let r1 = (r0 + per).min(d.rows());
                 let t = (r1 - r0) * ow;
                 let dyp = dy[(n * d.c_out + g * cog) * out_len + r0 * ow..].as_ptr();
+                // SAFETY: `cols` is this task's k × per·ow scratch (t ≤ per·ow columns); `wg`
+                // the group's weights; `dyp` the tile's cog rows of dy (stride out_len).
                 unsafe {
                     gemm_f32(
                         k,
@@ -639,6 +658,9 @@ fn backward_weight_implicit(d: &Dims, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     let tap = block * xt;
                     let off = grid.tap_offset(d, tap);
                     let dst = part[(block * d.groups + g) * cog * m..].as_mut_ptr();
+                    // SAFETY: channel-last padded input of (n, g): positions q0 + off .. + tl of
+                    // cig floats each stay inside its padded block (`PaddedGrid`, as in the
+                    // forward pass); `dst` is this chunk's own partial; `rhs` the tile's dy.
                     let lhs = unsafe { xg.add((q0 + off) * cig) };
                     unsafe {
                         gemm_f32(
@@ -714,6 +736,8 @@ fn backward_weight_im2col(d: &Dims, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         (cols.as_ptr(), t)
                     };
                     // part_g[cog × K] += dY_tile[cog × t] · colsᵀ[t × K].
+                    // SAFETY: `dst` is this chunk's own partial (group g's cog × k block); `dyp`
+                    // the tile's dy rows; `rhs` the tile's k × t columns (or input rows).
                     unsafe {
                         gemm_f32(
                             cog,

@@ -212,7 +212,13 @@ impl Kernel {
     fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            // Every feature `block_avx512` enables must be present: a CPU with AVX-512F but
+            // without VL (or without FMA/AVX2) would otherwise run instructions it lacks.
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 return Kernel::Avx512;
             }
             if std::arch::is_x86_feature_detected!("avx2")
@@ -238,12 +244,17 @@ impl Kernel {
     }
 }
 
+/// # Safety
+/// As [`Kernel::run`], and the CPU has AVX-512F, AVX-512VL, AVX2 and FMA ([`Kernel::detect`]
+/// checks all four).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 unsafe fn block_avx512(job: &Job, g: usize, block: usize, s: &mut Scratch) {
     block_body(job, g, block, s)
 }
 
+/// # Safety
+/// As [`Kernel::run`], and the CPU has AVX2 and FMA ([`Kernel::detect`] checks both).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn block_avx2(job: &Job, g: usize, block: usize, s: &mut Scratch) {

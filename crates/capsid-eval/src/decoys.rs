@@ -117,6 +117,30 @@ fn containing<'a>(
 /// `picks` and `truth` are as for [`crate::evaluate_picks`] (truth of classes outside `classes`
 /// is ignored); `decoys` are the decoy particles, their classes named in `decoy_classes` (radii).
 /// Decoys outside `params.shape_xyz` are not counted.
+/// Refuses decoys and picks that name their tomograms but share none: no decoy could then meet
+/// a pick, and "0 look-alikes picked" would be an artefact of the names (e.g. picks named after
+/// a label map, `tomo_003_labels`, against decoys of `tomo_003`). Lists without names, or with
+/// at least one name in common, pass.
+pub fn check_tomograms_meet(picks: &[Particle], decoys: &[Particle]) -> Result<(), EvalError> {
+    let names = |l: &[Particle]| -> Option<std::collections::BTreeSet<String>> {
+        l.iter().map(|p| p.tomogram.clone()).collect()
+    };
+    match (names(picks), names(decoys)) {
+        (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) => {
+            let show = |s: &std::collections::BTreeSet<String>| {
+                s.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            };
+            Err(EvalError::Invalid(format!(
+                "the picks are of tomogram(s) {} and the decoys of {}: no decoy can meet a pick \
+                 (name the picks' tomogram with `capsid pick --tomo-name`)",
+                show(&a),
+                show(&b)
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn decoy_report(
     picks: &[Particle],
     truth: &[Particle],
@@ -136,6 +160,7 @@ pub fn decoy_report(
             )));
         }
     }
+    check_tomograms_meet(picks, decoys)?;
     let decoys: Vec<Particle> = decoys
         .iter()
         .filter(|d| crate::matching::inside(d, params.shape_xyz))
@@ -373,8 +398,11 @@ mod tests {
         d.tomogram = Some("a".into());
         let mut pick = p("big", 50.0, 50.0, 50.0);
         pick.tomogram = Some("b".into());
+        // Picks of tomograms a and b: the one of b at the decoy's place of a is background.
+        let mut other = p("big", 10.0, 10.0, 10.0);
+        other.tomogram = Some("a".into());
         let r = decoy_report(
-            &[pick],
+            &[pick.clone(), other],
             &[],
             &classes,
             &[d.clone()],
@@ -383,7 +411,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.decoys_picked, 0);
-        assert_eq!(r.false_picks[0].background, 1);
+        assert_eq!(r.false_picks[0].background, 2);
+        // Picks only of b, decoys only of a: the names cannot meet; an error, not "0 picked".
+        let e = decoy_report(
+            &[pick],
+            &[],
+            &classes,
+            &[d.clone()],
+            &decoy_classes,
+            &params(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("tomogram(s) b") && e.contains("decoys of a"),
+            "{e}"
+        );
         d.class = "nope".into();
         assert!(decoy_report(&[], &[], &classes, &[d], &decoy_classes, &params()).is_err());
     }

@@ -35,17 +35,22 @@ pub struct TunedThreshold {
 /// The fraction of [`MIN_FRACTIONS`] that gives `class` the best F1 against `truth` when picks
 /// whose score (cluster size in voxels) is below `fraction × sphere_vox` are dropped. Matching is
 /// one-to-one within `tolerance_vox` (see [`crate::matching`]). Ties go to the larger fraction
-/// (fewer picks for the same F1). `picks` and `truth` may hold other classes (ignored); picks
-/// without a score count as size 0.
+/// (fewer picks for the same F1). When no fraction matches a single particle (F1 0 everywhere:
+/// the class was not learned, or the tuning data hold none), the fraction is `fallback` (what
+/// `capsid pick` does without settings), not the largest one: a threshold is then not informed
+/// by the data, and hiding every pick of the class would look like a tuned result. `picks` and
+/// `truth` may hold other classes (ignored); picks without a score count as size 0.
 pub fn tune_min_fraction(
     picks: &[Particle],
     truth: &[Particle],
     class: &str,
     sphere_vox: f64,
     tolerance_vox: f64,
+    fallback: f64,
 ) -> TunedThreshold {
     let mut best: Option<TunedThreshold> = None;
-    for &f in &MIN_FRACTIONS {
+    let mut at_fallback: Option<TunedThreshold> = None;
+    for f in MIN_FRACTIONS.into_iter().chain([fallback]) {
         let kept: Vec<Particle> = picks
             .iter()
             .filter(|p| p.class == class && p.score.unwrap_or(0.0) >= f * sphere_vox)
@@ -67,13 +72,20 @@ pub fn tune_min_fraction(
             recall: c.recall(),
             f1: c.f1(),
         };
+        if f == fallback {
+            at_fallback = Some(cand.clone());
+        }
         if best.as_ref().is_none_or(|b| cand.f1 >= b.f1) {
             best = Some(cand);
         }
     }
-    best.unwrap_or(TunedThreshold {
+    match best {
+        Some(b) if b.tp > 0 => return b,
+        _ => {}
+    }
+    at_fallback.unwrap_or(TunedThreshold {
         class: class.to_string(),
-        min_fraction: 0.0,
+        min_fraction: fallback,
         tp: 0,
         fp: 0,
         fn_: 0,
@@ -101,11 +113,24 @@ mod tests {
         // Five real clusters of 300 voxels, five specks of 20 voxels between them.
         let mut picks: Vec<Particle> = (0..5).map(|i| pick(20.0 * i as f64, 300.0)).collect();
         picks.extend((0..5).map(|i| pick(20.0 * i as f64 + 10.0, 20.0)));
-        let t = tune_min_fraction(&picks, &truth, "a", 1000.0, 2.0);
+        let t = tune_min_fraction(&picks, &truth, "a", 1000.0, 2.0, 0.0);
         assert_eq!((t.tp, t.fp, t.fn_), (5, 0, 0), "{t:?}");
         // Largest fraction that still keeps the 300-voxel clusters.
         assert!((t.min_fraction - 0.3).abs() < 1e-12, "{t:?}");
         // A threshold above every cluster loses everything: not chosen.
         assert!(t.f1 > 0.99);
+    }
+
+    #[test]
+    fn a_class_never_found_keeps_the_fallback_not_the_largest_fraction() {
+        let truth = vec![Particle::new("a", 0.0, 0.0, 0.0)];
+        // Only specks far from the particle: every fraction scores F1 0.
+        let picks: Vec<Particle> = (1..4).map(|i| pick(50.0 * i as f64, 400.0)).collect();
+        let t = tune_min_fraction(&picks, &truth, "a", 1000.0, 2.0, 0.1);
+        assert_eq!(t.min_fraction, 0.1, "{t:?}");
+        assert_eq!((t.tp, t.fp, t.fn_), (0, 3, 1), "{t:?}");
+        // With no picks at all, the same.
+        let t = tune_min_fraction(&[], &truth, "a", 1000.0, 2.0, 0.0);
+        assert_eq!(t.min_fraction, 0.0);
     }
 }

@@ -217,9 +217,11 @@ impl SimConfig {
     /// * `tiny`: one 96×96×48 tomogram at 20 Å (slab 40): 24 ribosomes (large, easy),
     ///   15 rubisco (medium), 25 globules (tiny), SNR 0.1 (five times SHREC's, so that a network
     ///   trained for minutes on CPU finds the ribosomes). Under a second; for tests and the demo.
-    /// * `demo`: three 128×128×64 tomograms at 20 Å (slab 56, SNR 0.1 as `tiny`): 40 ribosomes,
-    ///   40 rubisco, 60 globules each. Sized so that the demo's CPU training (minutes) learns
-    ///   the ribosomes; 20 Å is the binning often used to pick large complexes.
+    /// * `demo`: three 128×128×64 tomograms at 10 Å (slab 56, SNR 0.1 as `tiny`): 20 proteasomes
+    ///   (medium, ≈ 9 voxels radius), 30 rubisco (≈ 6 voxels), 60 globules (tiny, ≈ 3 voxels)
+    ///   each, plus unlabelled look-alikes: 20 scrambled proteasomes (same mass, radius and
+    ///   radial profile, another shape) and 8 TRiC (a chaperonin of the proteasome's size). Sized
+    ///   so that the demo's CPU training (minutes) identifies every class.
     /// * `shrec-like`: one 512×512×200 tomogram at 10 Å, 208 particles of each of the six
     ///   built-in classes (SHREC'19's count per class), 2 gold beads.
     /// * `hard`: identification, not only detection. Four 128×256×256 tomograms at 10 Å,
@@ -252,13 +254,18 @@ impl SimConfig {
             "demo" => SimConfig {
                 preset: "demo".into(),
                 shape_zyx: [64, 128, 128],
-                voxel_size_a: 20.0,
+                voxel_size_a: 10.0,
                 slab_thickness_vox: 56,
                 tomograms: 3,
                 classes: vec![
-                    ClassSpec::builtin("ribosome", 40),
-                    ClassSpec::builtin("rubisco", 40),
+                    ClassSpec::builtin("proteasome", 20),
+                    ClassSpec::builtin("rubisco", 30),
                     ClassSpec::builtin("globule", 60),
+                    ClassSpec::scrambled_decoy("proteasome_decoy", "proteasome", 20),
+                    ClassSpec {
+                        decoy: true,
+                        ..ClassSpec::builtin("tric", 8)
+                    },
                 ],
                 noise: NoiseConfig {
                     enabled: true,

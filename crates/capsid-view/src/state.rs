@@ -483,11 +483,7 @@ impl Viewer {
                 let names: BTreeSet<&str> = all.iter().map(|p| p.class.as_str()).collect();
                 for c in names {
                     // The class becomes part of a file name: no folders.
-                    if c.is_empty() || c.contains(['/', '\\']) || c.contains("..") {
-                        return Err(ViewError::Invalid(format!(
-                            "class '{c}' cannot name a copick file (no '/', '\\' or '..')"
-                        )));
-                    }
+                    capsid_core::guard::check_file_name_part("class", c)?;
                     let path = self
                         .save_base
                         .with_file_name(format!("{}_{c}.json", self.save_stem()));
@@ -508,15 +504,18 @@ impl Viewer {
             classes: Some(self.classes.clone()),
             ..Default::default()
         };
+        // Lock every file first (another viewer or a capsid command writing the same list gets
+        // a clear error, not an interleaved file); the locks go when this call returns.
+        let _locks = jobs
+            .iter()
+            .map(|(path, _)| capsid_core::guard::OutputLock::acquire(path))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut written = Vec::new();
         for (path, list) in jobs {
             if path.exists() {
                 let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
                 if self.opened.contains(&canon) && !edit.backed_up.contains(&canon) {
-                    let mut bak = path.clone().into_os_string();
-                    bak.push(".bak");
-                    let bak = PathBuf::from(bak);
-                    std::fs::copy(&path, &bak).map_err(|e| ViewError::io(&bak, e))?;
+                    capsid_core::guard::keep_backup(&path)?;
                     edit.backed_up.insert(canon);
                 }
             }

@@ -174,7 +174,26 @@ fn picks_match_save_and_auto_centre() {
     );
     // CSV and copick beside it.
     v.save(capsid_io::particles::Format::Csv).unwrap();
-    assert!(ph.dir.path().join("picks.csv").exists());
+    let csv = ph.dir.path().join("picks.csv");
+    assert!(csv.exists());
+    // Another writer (here: a process of another host) holds the list: the save is refused
+    // with its name and the file is left as it was.
+    let lock = capsid_core::guard::lock_path(&csv);
+    std::fs::write(&lock, "host=another-host\npid=1\n").unwrap();
+    let before = std::fs::read(&csv).unwrap();
+    let err = v
+        .save(capsid_io::particles::Format::Csv)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("being written by process 1 on host another-host"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+    assert!(lock.exists(), "another host's lock is never swept");
+    std::fs::remove_file(&lock).unwrap();
+    v.save(capsid_io::particles::Format::Csv).unwrap();
+    assert!(!lock.exists(), "the save's own lock is released");
     let files = v.save(capsid_io::particles::Format::CopickJson).unwrap();
     assert_eq!(files.len(), 2);
     assert!(ph.dir.path().join("picks_ball.json").exists());

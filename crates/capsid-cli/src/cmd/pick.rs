@@ -91,7 +91,8 @@ pub struct Args {
     /// Ignore the model's tuned picking settings.
     #[arg(long, conflicts_with = "settings")]
     pub no_settings: bool,
-    /// Tomogram name written as rlnTomoName (default: the map's file name without extension).
+    /// Tomogram name written as rlnTomoName (default: the tomogram the map was segmented from:
+    /// the map's file name without extension and without segment's `_labels` / `_prob_CLASS`).
     #[arg(long)]
     pub tomo_name: Option<String>,
 }
@@ -164,6 +165,26 @@ fn model_pick_settings(labels: &Path) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// The tomogram a map of `capsid segment` was computed from, from the map's stem:
+/// `tomo_003_labels` → `tomo_003`, `tomo_003_prob_ribosome` → `tomo_003` (a class of the table);
+/// any other stem is kept. Picks then carry the tomogram's name, as the particle lists they are
+/// compared with do.
+fn tomogram_of_map(stem: &str, classes: &ClassTable) -> String {
+    if let Some(t) = stem.strip_suffix("_labels").filter(|t| !t.is_empty()) {
+        return t.to_string();
+    }
+    for c in &classes.classes {
+        if let Some(t) = stem
+            .strip_suffix(c.name.as_str())
+            .and_then(|t| t.strip_suffix("_prob_"))
+            .filter(|t| !t.is_empty())
+        {
+            return t.to_string();
+        }
+    }
+    stem.to_string()
+}
+
 fn stem(p: &Path) -> String {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("tomogram");
     let name = name.strip_suffix(".gz").unwrap_or(name);
@@ -227,7 +248,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(first_input) = first_input else {
         bail!("no input: give a label map, or probability maps with --prob CLASS=PATH");
     };
-    let tomo = args.tomo_name.clone().unwrap_or_else(|| stem(&first_input));
+    let tomo = args
+        .tomo_name
+        .clone()
+        .unwrap_or_else(|| tomogram_of_map(&stem(&first_input), &classes));
     let uses_labels = matches!(args.method, Method::Meanshift)
         || (args.method == Method::Components && probs.is_empty());
     if uses_labels && args.labels.is_none() {
@@ -361,4 +385,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_are_named_after_the_tomogram_not_the_map() {
+        let t = ClassTable::from_toml_str(
+            "[[class]]\nname = \"ribosome\"\nlabel = 1\nradius_vox = 5.0\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(tomogram_of_map("tomo_003_labels", &t), "tomo_003");
+        assert_eq!(tomogram_of_map("tomo_003_prob_ribosome", &t), "tomo_003");
+        // Not a class of the table, or nothing left: kept as it is.
+        assert_eq!(
+            tomogram_of_map("tomo_003_prob_other", &t),
+            "tomo_003_prob_other"
+        );
+        assert_eq!(tomogram_of_map("_labels", &t), "_labels");
+        assert_eq!(tomogram_of_map("my_map", &t), "my_map");
+    }
 }

@@ -19,7 +19,7 @@ a note. Layout read (every part optional):
 
 Examples:
   capsid report demo
-  capsid report demo --class ribosome --out demo/report-ribosome")]
+  capsid report demo --class proteasome --out demo/report-proteasome")]
 pub struct Args {
     /// Run folder written by `capsid demo` or by the pipeline's stages.
     pub run_dir: PathBuf,

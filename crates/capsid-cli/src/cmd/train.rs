@@ -101,6 +101,10 @@ pub struct Args {
     /// Draw a class uniformly, then one of its particles (rare classes seen as often as common).
     #[arg(long)]
     pub class_balanced: bool,
+    /// Weight the cross-entropy of each class by its inverse voxel frequency in the training
+    /// labels, so a tiny class (a few dozen voxels a particle) counts as much as the large ones.
+    #[arg(long)]
+    pub class_weights: bool,
     /// Learning-rate schedule: plateau (the seed's: ×0.1 after 5 epochs without improvement) or
     /// cosine (linear warm-up, then a cosine decay to the end of the run or of --max-minutes).
     #[arg(long, value_name = "plateau|cosine")]
@@ -423,6 +427,9 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
     }
     if a.class_balanced {
         cfg.data.class_balanced = true;
+    }
+    if a.class_weights {
+        cfg.class_weights = true;
     }
     if let Some(v) = &a.lr_schedule {
         cfg.lr_schedule = match v.as_str() {

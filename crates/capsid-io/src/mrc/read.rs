@@ -459,8 +459,15 @@ pub fn read_block_with(
                 let (h, slab) = slab_of_whole_file(path, z_start, z_len)?;
                 (h, cut_rows(slab, y_len))
             } else {
+                // A compressed file's length says nothing about the size its header claims:
+                // check the slab against memory before allocating it (the plain branch is
+                // covered by the file length check).
+                capsid_core::volume::check_volume_size("", [z_len, h.ny, h.nx], 4)
+                    .map_err(|e| IoError::format(path, e.to_string()))?;
                 let section = (h.nx * h.ny * t.bytes()) as u64;
-                let skip = z_start as u64 * section;
+                let skip = (z_start as u64).checked_mul(section).ok_or_else(|| {
+                    IoError::format(path, "header dimensions overflow 64-bit byte offsets")
+                })?;
                 let skipped = std::io::copy(&mut (&mut r).take(skip), &mut std::io::sink())
                     .map_err(|e| IoError::io(path, e))?;
                 if skipped < skip {
