@@ -9,8 +9,8 @@
 #   bash bench/fuzz.sh SECONDS [TARGET...]      e.g. bash bench/fuzz.sh 600   (the issue's goal)
 #
 # CAPSID_FUZZ_SEED=N makes a run reproducible (default: the clock). Exit status 1 if a target
-# crashed. The mutations are random (no coverage feedback; `cargo afl` would add that where it
-# can be installed).
+# crashed. The mutations are random (no coverage feedback); bench/afl.sh runs the same targets
+# coverage-guided under AFL++ (cargo afl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:?usage: bash bench/fuzz.sh SECONDS [TARGET...]}
