@@ -1,17 +1,24 @@
 //! Turning planes into pictures: Gaussian low-pass, percentile contrast, 8-bit PNG.
 
-/// Separable Gaussian low-pass of a `w × h` plane with standard deviation `sigma` pixels (edges
-/// clamped). `sigma <= 0` leaves the plane as it is.
-pub fn gaussian_blur(w: usize, h: usize, data: &mut [f32], sigma: f32) {
-    if sigma <= 0.0 || w == 0 || h == 0 {
-        return;
-    }
+/// The normalised 1D Gaussian kernel of standard deviation `sigma` (pixels or voxels), with its
+/// radius `r = ⌈3σ⌉`: `2r + 1` taps summing to 1.
+pub(crate) fn gaussian_kernel(sigma: f32) -> (Vec<f32>, isize) {
     let r = (3.0 * sigma).ceil() as isize;
     let mut k: Vec<f32> = (-r..=r)
         .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
         .collect();
     let s: f32 = k.iter().sum();
     k.iter_mut().for_each(|v| *v /= s);
+    (k, r)
+}
+
+/// Separable Gaussian low-pass of a `w × h` plane with standard deviation `sigma` pixels (edges
+/// clamped). `sigma <= 0` leaves the plane as it is.
+pub fn gaussian_blur(w: usize, h: usize, data: &mut [f32], sigma: f32) {
+    if sigma <= 0.0 || w == 0 || h == 0 {
+        return;
+    }
+    let (k, r) = gaussian_kernel(sigma);
     let mut tmp = vec![0f32; w * h];
     // Along x.
     for y in 0..h {

@@ -664,12 +664,7 @@ impl Viewer {
 
 /// Separable 3D Gaussian low-pass of a block `[z][y][x]` of `dims` = `[nx, ny, nz]` (edges clamped).
 fn blur3d(b: &mut [f32], dims: [usize; 3], sigma: f32) {
-    let r = (3.0 * sigma).ceil() as isize;
-    let mut k: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let s: f32 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= s);
+    let (k, r) = crate::render::gaussian_kernel(sigma);
     let [nx, ny, nz] = dims;
     let strides = [1, nx, nx * ny];
     let mut tmp = vec![0f32; b.len()];
