@@ -54,8 +54,20 @@ fn set_purge_delay(ms: std::os::raw::c_long) {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// CPU convolution kernels (any command): winograd (the default: capsid's kernels, Winograd
+    /// for 3×3×3 layers), direct (capsid's kernels without Winograd) or burn (Burn's own
+    /// convolutions); for benchmarks, results agree to rounding
+    #[arg(
+        long,
+        global = true,
+        value_name = "winograd|direct|burn",
+        default_value = "winograd"
+    )]
+    conv: String,
 }
 
+// One command is parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Simulate SHREC-style tomograms with exact ground truth.
@@ -84,6 +96,26 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Look at a tomogram, its maps and picks in a browser, and edit picks.
     View(cmd::view::Args),
+}
+
+/// Applies `--conv` to the process's convolution kernels.
+fn set_conv_kernels(choice: &str) -> Result<(), String> {
+    let (fast, winograd) = match choice {
+        "winograd" => (true, true),
+        "direct" => (true, false),
+        "burn" => (false, false),
+        other => {
+            return Err(format!(
+                "--conv: expected winograd, direct or burn, got '{other}'"
+            ))
+        }
+    };
+    capsid_nn::model::fastconv::set_fast_conv(fast);
+    capsid_conv::set_settings(capsid_conv::ConvSettings {
+        winograd,
+        ..capsid_conv::settings()
+    });
+    Ok(())
 }
 
 /// Broken pipes end quietly: with SIGPIPE back to its default, `capsid info x | head -1` ends
@@ -160,6 +192,10 @@ fn main() {
     install_panic_hook();
     install_signal_handler();
     let cli = Cli::parse();
+    if let Err(e) = set_conv_kernels(&cli.conv) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     let result = match cli.command {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Mask(a) => cmd::mask::run(a),
@@ -192,6 +228,7 @@ mod tests {
         let v = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
         assert_eq!(v, 1000, "mimalloc v3's purge_delay default is 1000 ms");
         // Its neighbour in the enum (use_numa_nodes) defaults to 0.
+        // SAFETY: as above.
         let next = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY + 1) };
         assert_ne!(next, 1000);
     }

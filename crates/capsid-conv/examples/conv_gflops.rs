@@ -2,7 +2,7 @@
 //! GEMM peak (the gemm crate on a large square f32 product, same threads).
 //!
 //! Run: `cargo run --release -p capsid-conv --example conv_gflops -- [--threads 2] [--filter unet]
-//! [--patch 32]`. Prints one row per shape: ms (median) and GFLOP/s of forward, backward-data and
+//! [--patch 32] [--no-winograd]`. Prints one row per shape: ms (median) and GFLOP/s of forward, backward-data and
 //! backward-weight, and each as a percentage of the peak.
 
 /// The capsid binary's allocator: with the system allocator each large output is a fresh
@@ -166,6 +166,7 @@ fn gemm_peak(n: usize, threads: usize) -> f64 {
     } else {
         gemm::Parallelism::None
     };
+    // SAFETY: a, b and c are n × n, row-major, and c is not aliased.
     let ms = median_ms(|| unsafe {
         gemm::gemm(
             n,
@@ -202,6 +203,12 @@ fn main() {
     };
     let threads: usize = opt("--threads").and_then(|s| s.parse().ok()).unwrap_or(2);
     let patch: usize = opt("--patch").and_then(|s| s.parse().ok()).unwrap_or(32);
+    if args.iter().any(|a| a == "--no-winograd") {
+        capsid_conv::set_settings(capsid_conv::ConvSettings {
+            winograd: false,
+            ..capsid_conv::settings()
+        });
+    }
     let filter = opt("--filter").unwrap_or_default();
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

@@ -112,7 +112,8 @@ impl Output {
     /// # Safety
     /// Every one of the `len` values must have been written through [`Output::ptr`].
     pub(crate) unsafe fn finish(mut self) -> Vec<f32> {
-        self.v.set_len(self.len);
+        // SAFETY: the capacity is `len` (`with_capacity`) and the caller wrote every value.
+        unsafe { self.v.set_len(self.len) };
         self.v
     }
 }
@@ -178,27 +179,31 @@ pub(crate) unsafe fn gemm_f32(
     (rhs_cs, rhs_rs): (usize, usize),
     par: Parallelism,
 ) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        dst_cs as isize,
-        dst_rs as isize,
-        accumulate,
-        lhs,
-        lhs_cs as isize,
-        lhs_rs as isize,
-        rhs,
-        rhs_cs as isize,
-        rhs_rs as isize,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        par,
-    )
+    // SAFETY: the caller's contract (above) is gemm::gemm's: every addressed element inside a
+    // live allocation, dst writable and not aliased.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs,
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
 }
 
 /// Parallelism to give each GEMM when `tasks` tasks run on the pool: none if the tasks alone keep
@@ -298,10 +303,7 @@ impl PaddedGrid {
 
 /// Positions per tile of the implicit GEMM (a multiple of gemm's 16-float vectors).
 fn implicit_tile(q_len: usize, outer: usize, threads: usize) -> usize {
-    let mut t: usize = std::env::var("CAPSID_CONV_T")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
+    let mut t: usize = crate::settings().implicit_tile;
     while t > 64 && outer * q_len.div_ceil(t) < 4 * threads {
         t /= 2;
     }
@@ -662,6 +664,8 @@ fn backward_weight_implicit(d: &Dims, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     // cig floats each stay inside its padded block (`PaddedGrid`, as in the
                     // forward pass); `dst` is this chunk's own partial; `rhs` the tile's dy.
                     let lhs = unsafe { xg.add((q0 + off) * cig) };
+                    // SAFETY: as above: lhs, rhs and dst address (m × tl), (tl × cog) and
+                    // (m × cog) elements inside their buffers; dst is this chunk's alone.
                     unsafe {
                         gemm_f32(
                             m,

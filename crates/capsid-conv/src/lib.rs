@@ -10,7 +10,7 @@
 //! tile of output rows (the column buffer stays in cache), `[c_out × K]·[K × tile]` products written
 //! straight into the NCDHW output, 1×1×1 kernels as plain GEMMs, stride-1 3×3×3 kernels with enough
 //! channels by Winograd F(2×2×2, 3×3×3) (64 GEMMs over transformed tiles, 3.375× fewer multiplies;
-//! `CAPSID_WINOGRAD=0` turns it off); backward-data is the forward pass
+//! [`ConvSettings::winograd`] turns it off); backward-data is the forward pass
 //! with flipped weights for stride 1 and GEMM + col2im otherwise; backward-weight sums per-tile
 //! products in a fixed order, so every result is deterministic whatever the thread count. Work runs
 //! on rayon's global pool (the caller sets its size). [`naive`] holds plain-loop references.
@@ -22,6 +22,46 @@ pub mod naive;
 pub mod pool;
 pub mod routing;
 mod winograd;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Kernel choices of this crate, for the whole process: the caller sets them once
+/// ([`set_settings`], e.g. from `capsid --conv`) before computing; the defaults are the fastest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvSettings {
+    /// Winograd F(2×2×2, 3×3×3) for stride-1 3×3×3 convolutions with enough channels (default
+    /// on; off runs the direct implicit GEMM, for benchmarking it).
+    pub winograd: bool,
+    /// Positions per tile of the implicit GEMM before it is halved to give every thread work
+    /// (a multiple of 16; default 512).
+    pub implicit_tile: usize,
+}
+
+impl Default for ConvSettings {
+    fn default() -> Self {
+        Self {
+            winograd: true,
+            implicit_tile: 512,
+        }
+    }
+}
+
+static WINOGRAD: AtomicBool = AtomicBool::new(true);
+static IMPLICIT_TILE: AtomicUsize = AtomicUsize::new(512);
+
+/// Sets the kernel choices for every later call (any thread). A tile below 16 counts as 16.
+pub fn set_settings(s: ConvSettings) {
+    WINOGRAD.store(s.winograd, Ordering::Relaxed);
+    IMPLICIT_TILE.store(s.implicit_tile.max(16), Ordering::Relaxed);
+}
+
+/// The kernel choices in force.
+pub fn settings() -> ConvSettings {
+    ConvSettings {
+        winograd: WINOGRAD.load(Ordering::Relaxed),
+        implicit_tile: IMPLICIT_TILE.load(Ordering::Relaxed),
+    }
+}
 
 /// Geometry of one 3D convolution; tensors are contiguous row-major NCDHW ([batch, channels, z, y, x],
 /// x fastest); weights [c_out, c_in / groups, kz, ky, kx]. Padding is symmetric zero padding per axis

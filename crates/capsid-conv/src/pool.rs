@@ -25,7 +25,7 @@ impl Sizes {
     fn new(in_dhw: [usize; 3], x_len: usize) -> Self {
         let in_len: usize = in_dhw.iter().product();
         assert!(
-            in_len > 0 && x_len % in_len == 0,
+            in_len > 0 && x_len.is_multiple_of(in_len),
             "max_pool3d_2: input length"
         );
         let out_dhw = max_pool3d_2_out(in_dhw);

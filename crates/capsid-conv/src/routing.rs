@@ -174,10 +174,14 @@ fn load_lane(lane: &mut Lane, src: &[f32]) {
 /// `dst..dst + n` must be valid for writes and not accessed by anyone else meanwhile.
 #[inline(always)]
 unsafe fn store_lane(lane: &Lane, dst: *mut f32, n: usize) {
-    if n == LANES {
-        (dst as *mut Lane).write_unaligned(*lane);
-    } else {
-        std::ptr::copy_nonoverlapping(lane.as_ptr(), dst, n);
+    // SAFETY: the caller guarantees `dst..dst + n` is writable and ours alone; an unaligned
+    // write of a whole lane covers exactly `n == LANES` floats, a copy covers `n ≤ LANES`.
+    unsafe {
+        if n == LANES {
+            (dst as *mut Lane).write_unaligned(*lane);
+        } else {
+            std::ptr::copy_nonoverlapping(lane.as_ptr(), dst, n);
+        }
     }
 }
 

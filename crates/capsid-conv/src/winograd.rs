@@ -35,7 +35,7 @@ const MIN_BLOCKS: usize = 32;
 const BLOCK_V_BYTES: usize = 768 * 1024;
 
 /// Whether the Winograd path applies to `d`: 3×3×3 kernel, stride 1, dilation 1, enough channels,
-/// and not disabled by `CAPSID_WINOGRAD=0` (for benchmarking the direct path).
+/// and not switched off ([`crate::ConvSettings::winograd`], for benchmarking the direct path).
 pub(crate) fn applies(d: &Dims) -> bool {
     d.kernel == [3; 3]
         && d.stride == [1; 3]
@@ -48,8 +48,7 @@ pub(crate) fn applies(d: &Dims) -> bool {
 }
 
 fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("CAPSID_WINOGRAD").map_or(true, |v| v != "0"))
+    crate::settings().winograd
 }
 
 /// Transformed weights `U[group][ξ][o][c]` (ξ = (a·4 + b)·4 + e over z, y, x) from weights
@@ -78,17 +77,17 @@ fn transform_weights(d: &Dims, w: &[f32]) -> Vec<f32> {
                     }
                 }
                 let mut t2 = [[[0.0f32; 3]; 4]; 4];
-                for a in 0..4 {
-                    for (b, row) in G.iter().enumerate() {
-                        for kx in 0..3 {
-                            t2[a][b][kx] = (0..3).map(|ky| row[ky] * t1[a][ky][kx]).sum();
+                for (t2a, t1a) in t2.iter_mut().zip(t1.iter()) {
+                    for (t2ab, row) in t2a.iter_mut().zip(G.iter()) {
+                        for (kx, v) in t2ab.iter_mut().enumerate() {
+                            *v = (0..3).map(|ky| row[ky] * t1a[ky][kx]).sum();
                         }
                     }
                 }
-                for a in 0..4 {
-                    for b in 0..4 {
+                for (a, t2a) in t2.iter().enumerate() {
+                    for (b, t2ab) in t2a.iter().enumerate() {
                         for (e, row) in G.iter().enumerate() {
-                            let v: f32 = (0..3).map(|kx| row[kx] * t2[a][b][kx]).sum();
+                            let v: f32 = (0..3).map(|kx| row[kx] * t2ab[kx]).sum();
                             let xi = (a * 4 + b) * 4 + e;
                             u[((g * 64 + xi) * cog + o) * cig + c] = v;
                         }
@@ -234,12 +233,16 @@ impl Kernel {
     /// `job.yp` must point to the `[batch, c_out, out_dhw]` output; no other task may write the
     /// rows of `block` in group `g`.
     unsafe fn run(self, job: &Job, g: usize, block: usize, s: &mut Scratch) {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => block_avx512(job, g, block, s),
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => block_avx2(job, g, block, s),
-            Kernel::Generic => block_generic(job, g, block, s),
+        // SAFETY: the caller's contract is the block functions'; a kernel other than Generic
+        // exists only after `Kernel::detect` found every CPU feature it enables.
+        unsafe {
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => block_avx512(job, g, block, s),
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => block_avx2(job, g, block, s),
+                Kernel::Generic => block_generic(job, g, block, s),
+            }
         }
     }
 }
@@ -250,7 +253,8 @@ impl Kernel {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 unsafe fn block_avx512(job: &Job, g: usize, block: usize, s: &mut Scratch) {
-    block_body(job, g, block, s)
+    // SAFETY: forwarded contract (see above).
+    unsafe { block_body(job, g, block, s) }
 }
 
 /// # Safety
@@ -258,11 +262,15 @@ unsafe fn block_avx512(job: &Job, g: usize, block: usize, s: &mut Scratch) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn block_avx2(job: &Job, g: usize, block: usize, s: &mut Scratch) {
-    block_body(job, g, block, s)
+    // SAFETY: forwarded contract (see above).
+    unsafe { block_body(job, g, block, s) }
 }
 
+/// # Safety
+/// As [`Kernel::run`].
 unsafe fn block_generic(job: &Job, g: usize, block: usize, s: &mut Scratch) {
-    block_body(job, g, block, s)
+    // SAFETY: forwarded contract (see above).
+    unsafe { block_body(job, g, block, s) }
 }
 
 /// One block: input transform into `V`, 64 GEMMs into `M`, output transform into `y`.
@@ -309,19 +317,24 @@ unsafe fn block_body(job: &Job, g: usize, block: usize, s: &mut Scratch) {
     }
 
     for xi in 0..64 {
-        gemm_f32(
-            tiles,
-            cog,
-            cig,
-            m[xi * ms..].as_mut_ptr(),
-            (tb, 1),
-            false,
-            v[xi * vs..].as_ptr(),
-            (tb, 1),
-            u[(g * 64 + xi) * cog * cig..].as_ptr(),
-            (cig, 1),
-            Parallelism::None,
-        );
+        // SAFETY: `m`, `v` and `u` are slices of this block's scratch and the transformed
+        // weights, sized for 64 matrices of (tiles × cog), (tiles × cig) and (cog × cig) at
+        // these strides; `m` is this task's own scratch.
+        unsafe {
+            gemm_f32(
+                tiles,
+                cog,
+                cig,
+                m[xi * ms..].as_mut_ptr(),
+                (tb, 1),
+                false,
+                v[xi * vs..].as_ptr(),
+                (tb, 1),
+                u[(g * 64 + xi) * cog * cig..].as_ptr(),
+                (cig, 1),
+                Parallelism::None,
+            );
+        }
     }
 
     for r in r0..r1 {
@@ -331,7 +344,11 @@ unsafe fn block_body(job: &Job, g: usize, block: usize, s: &mut Scratch) {
         for o in 0..cog {
             let ch = n * d.c_out + g * cog + o;
             let b = bias.map_or(0.0, |b| b[g * cog + o]);
-            output_transform_row(d, m, o * tb + t0, ms, tx, &mut s.rows, yp, ch, iz, iy, b);
+            // SAFETY: channel `ch` rows of tile row (iz, iy) belong to this block alone (the
+            // caller's contract) and lie inside the output `yp` points to.
+            unsafe {
+                output_transform_row(d, m, o * tb + t0, ms, tx, &mut s.rows, yp, ch, iz, iy, b)
+            };
         }
     }
 }
@@ -577,8 +594,11 @@ unsafe fn output_transform_row(
                 break;
             }
             at_rows(rows4(s2, (oz * 2 + oy) * 4 * tx, tx, tx), ev, od_row);
-            let dst =
-                std::slice::from_raw_parts_mut(yp.get().add(ch * out_len + (z * oh + yy) * ow), ow);
+            // SAFETY: row (z, yy) of channel `ch` is inside the output (z < od, yy < oh) and only
+            // this block writes it (the caller's contract).
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(yp.get().add(ch * out_len + (z * oh + yy) * ow), ow)
+            };
             let pairs = ow / 2;
             for ((pair, e), o) in dst
                 .chunks_exact_mut(2)

@@ -70,7 +70,7 @@ fn radii_vox(table: &ClassTable, voxel_size_a: f64) -> Result<BTreeMap<String, f
     let mut out = BTreeMap::new();
     for c in &table.classes {
         let r = match c.radius() {
-            capsid_core::Radius::Angstrom(a) if !(voxel_size_a > 0.0) => {
+            capsid_core::Radius::Angstrom(a) if voxel_size_a.is_nan() || voxel_size_a <= 0.0 => {
                 return Err(EvalError::Invalid(format!(
                     "class '{}' has its radius in Å ({a}); the voxel size is needed",
                     c.name

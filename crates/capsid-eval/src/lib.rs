@@ -16,6 +16,8 @@
 //!
 //! Main entry point: [`evaluate_picks`], then optionally [`hitbox::hitbox`],
 //! [`voxel::voxel_scores`] and [`voxel::pr_curve`] whose results go into the report's fields.
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)`.
+#![deny(unsafe_code)]
 
 pub mod decoys;
 pub mod error;

@@ -15,6 +15,8 @@
 //!
 //! Panics caught around third-party parsers (see `capsid_core::guard::catch_third_party_panic`)
 //! are not crashes but are counted and reported.
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)`.
+#![deny(unsafe_code)]
 
 use capsid_core::{ClassTable, Particle};
 use capsid_io::mrc::{self, MrcMode};

@@ -68,6 +68,18 @@ pub struct DataConfig {
     pub negative_ratio: f64,
     /// Hard negatives kept per labelled particle of a tomogram (strongest first).
     pub negatives_per_particle: f64,
+    /// Where hard negatives come from: particle-like blobs found before training, the model's
+    /// own false positives mined between epochs (see [`crate::mining`]), or both.
+    pub negative_source: crate::mining::NegativeSource,
+    /// Mine the model's false positives every this many epochs (with `negative_source` model or
+    /// both). Default 3.
+    pub mine_every: usize,
+    /// Side (voxels) of the random cube of each training tomogram that a mining round segments.
+    /// Default 128.
+    pub mine_region: usize,
+    /// New hard negatives kept per tomogram and mining round (largest false positives first).
+    /// Default 32.
+    pub mine_max: usize,
     /// Draw a target class uniformly, then a particle of it (instead of a particle uniformly),
     /// so a class with few particles is seen as often as one with many.
     pub class_balanced: bool,
@@ -87,6 +99,10 @@ impl Default for DataConfig {
             max_val_patches: 256,
             negative_ratio: 0.0,
             negatives_per_particle: 2.0,
+            negative_source: crate::mining::NegativeSource::Blobs,
+            mine_every: 3,
+            mine_region: 128,
+            mine_max: 32,
             class_balanced: false,
         }
     }
@@ -95,13 +111,13 @@ impl Default for DataConfig {
 impl DataConfig {
     /// Checks ranges; returns a message naming the field on failure.
     pub fn validate(&self) -> Result<(), String> {
-        if self.patch == 0 || self.patch % 8 != 0 {
+        if self.patch == 0 || !self.patch.is_multiple_of(8) {
             return Err(format!(
                 "data.patch must be a positive multiple of 8, got {}",
                 self.patch
             ));
         }
-        if self.max_shift >= self.patch / 2 + 1 && self.max_shift > 0 {
+        if self.max_shift > self.patch / 2 && self.max_shift > 0 {
             return Err(format!(
                 "data.max_shift ({}) must be at most half the patch ({}) so the particle stays inside",
                 self.max_shift,
@@ -121,6 +137,20 @@ impl DataConfig {
                 "data.negatives_per_particle must be ≥ 0, got {}",
                 self.negatives_per_particle
             ));
+        }
+        if self.negative_source.uses_model() {
+            if self.mine_every == 0 || self.mine_region < 8 || self.mine_max == 0 {
+                return Err(format!(
+                    "data.mine_every, data.mine_max must be ≥ 1 and data.mine_region ≥ 8 when mining the model's false positives, got {}, {}, {}",
+                    self.mine_every, self.mine_max, self.mine_region
+                ));
+            }
+            if self.negative_ratio <= 0.0 {
+                return Err(
+                    "data.negative_source = model/both needs data.negative_ratio > 0 (the share of patches centred on hard negatives)"
+                        .into(),
+                );
+            }
         }
         if !(0.0..1.0).contains(&self.background_ratio) {
             return Err(format!(
@@ -266,17 +296,26 @@ pub fn make_sample(
     })
 }
 
+/// The smallest positive radius of `radii_vox` (voxels), or 3 voxels when there is none.
+pub fn smallest_radius(radii_vox: &[f64]) -> f64 {
+    let r = radii_vox
+        .iter()
+        .cloned()
+        .filter(|r| *r > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if r.is_finite() {
+        r
+    } else {
+        3.0
+    }
+}
+
 /// Finds the hard negatives of every sample (see [`crate::negatives::find_negatives`]):
 /// `radii_vox` are the target classes' radii in voxels (label order). The low-pass σ is half the
 /// smallest radius, the suppression cube and the clearance from labelled voxels the smallest
 /// radius; `per_particle` negatives per labelled particle are kept (at least 16 per tomogram).
 pub fn add_negatives(samples: &mut [TrainSample], radii_vox: &[f64], per_particle: f64) {
-    let r_min = radii_vox
-        .iter()
-        .cloned()
-        .filter(|r| *r > 0.0)
-        .fold(f64::INFINITY, f64::min);
-    let r_min = if r_min.is_finite() { r_min } else { 3.0 };
+    let r_min = smallest_radius(radii_vox);
     samples.par_iter_mut().for_each(|s| {
         let search = crate::negatives::NegativeSearch {
             sigma_vox: (r_min / 2.0).max(1.0),
@@ -833,6 +872,7 @@ pub struct BatchStream {
 
 impl BatchStream {
     /// Starts preparing batches of `batch` patches for global steps `first..end`.
+    #[allow(clippy::too_many_arguments)] // the sampling inputs, the step range and the queue depth
     pub fn start(
         samples: Arc<Vec<TrainSample>>,
         split: Arc<Split>,

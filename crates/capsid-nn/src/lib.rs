@@ -13,12 +13,15 @@
 //! Burn 0.22 tensors carry no backend type parameter: the [`burn::tensor::Device`] picks the
 //! backend (`Device::flex()` is the default pure-Rust CPU backend; `device.autodiff()` adds
 //! gradients).
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)`.
+#![deny(unsafe_code)]
 
 pub mod bench;
 pub mod data;
 pub mod device;
 pub mod loss;
 pub mod metrics;
+pub mod mining;
 pub mod model;
 pub mod negatives;
 pub mod segment;

@@ -277,6 +277,14 @@ pub fn window_count(shape_zyx: [usize; 3], cfg: &SegmentConfig) -> usize {
         .product()
 }
 
+/// Reads a band of a tomogram: `(z0, nz, y0, ny)` → slices `z0..z0 + nz`, rows `y0..y0 + ny`,
+/// every x, as `[nz, ny, x]` (see [`segment_streaming`]).
+pub type BandReader<'a, E> = dyn FnMut(usize, usize, usize, usize) -> Result<Array3<f32>, E> + 'a;
+
+/// Receives finished foreground probabilities: `(z0, [C − 1, nz, y, x])` (see
+/// [`segment_streaming`]).
+pub type SlabSink<'a, E> = dyn FnMut(usize, ArrayView4<f32>) -> Result<(), E> + 'a;
+
 /// Sliding-window segmentation of a tomogram of `shape_zyx`, streamed along z.
 ///
 /// * `read_band(z0, nz, y0, ny)` returns rows `y0..y0 + ny` of tomogram slices `z0..z0 + nz`
@@ -295,8 +303,8 @@ pub fn segment_streaming<E: From<NnError>>(
     shape_zyx: [usize; 3],
     cfg: &SegmentConfig,
     predictor: &mut dyn PatchPredictor,
-    read_band: &mut dyn FnMut(usize, usize, usize, usize) -> Result<Array3<f32>, E>,
-    emit: &mut dyn FnMut(usize, ArrayView4<f32>) -> Result<(), E>,
+    read_band: &mut BandReader<'_, E>,
+    emit: &mut SlabSink<'_, E>,
     on_windows: &mut dyn FnMut(u64),
 ) -> Result<(), E> {
     let [nz, ny, nx] = shape_zyx;

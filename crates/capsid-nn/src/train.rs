@@ -27,6 +27,7 @@ use crate::loss::{
 use crate::metrics::{
     learning_curve_png, read_metrics_csv, write_metrics_csv, EpochRecord, VoxelCounts,
 };
+use crate::mining;
 use crate::model::{save_model_folder, Net, NetConfig, NetOutput};
 use crate::NnError;
 use burn::module::Module;
@@ -431,6 +432,54 @@ fn validate(
     (loss_sum / n.max(1) as f64, counts)
 }
 
+/// One mining round (see [`crate::mining`]): segments a random region of each training sample
+/// with `net`, adds the false positives away from known negatives to the samples' hard negatives,
+/// appends them to `mined_path` and returns (false positives found, negatives added).
+#[allow(clippy::too_many_arguments)]
+fn mine_negatives(
+    net: &Net,
+    samples: &mut Arc<Vec<TrainSample>>,
+    train_samples: &[usize],
+    radii_vox: &[f64],
+    cfg: &TrainConfig,
+    epoch: usize,
+    mined_path: &Path,
+    device: &Device,
+) -> Result<(usize, usize), NnError> {
+    let settings = mining::MiningRound::new(
+        cfg.data.mine_region,
+        cfg.data.mine_max,
+        radii_vox,
+        cfg.data.patch * 2,
+    );
+    let mut predictor = crate::segment::NetPredictor {
+        net: net.valid(),
+        device: device.clone(),
+        num_classes: cfg.net.num_classes(),
+    };
+    let mined = mining::mine_round(
+        &mut predictor,
+        samples,
+        train_samples,
+        &settings,
+        cfg.seed,
+        epoch as u64,
+    )?;
+    let r_min = crate::data::smallest_radius(radii_vox);
+    let all = Arc::make_mut(samples);
+    let mut added = 0;
+    for &si in train_samples {
+        let of_sample: Vec<mining::MinedNegative> = mined
+            .iter()
+            .filter(|(s, _)| *s == si)
+            .map(|(_, m)| m.clone())
+            .collect();
+        added += mining::merge_negatives(&mut all[si].negatives, &of_sample, r_min);
+    }
+    mining::append_mined_csv(mined_path, samples, epoch, &mined)?;
+    Ok((mined.len(), added))
+}
+
 /// Trains on `samples` (target labels already remapped, see [`crate::data::make_sample`]) and
 /// writes the run folder `out`. `classes` is the output class table ([`output_class_table`]);
 /// its length + 1 must equal the network's class count. `device` is a plain device; training
@@ -457,7 +506,7 @@ pub fn train(
     }
     for s in &samples {
         let sh = s.tomogram.shape_zyx();
-        if sh.iter().any(|&n| n == 0) {
+        if sh.contains(&0) {
             return Err(NnError::Data(format!("{}: empty tomogram", s.name)));
         }
         if let Some(&bad) = s.labels.iter().find(|&&l| l as usize >= num_classes) {
@@ -541,13 +590,13 @@ pub fn train(
     let weights: Option<Vec<f32>> = cfg
         .class_weights
         .then(|| class_weights_inverse_frequency(&label_counts(&samples, num_classes)));
-    if cfg.data.negative_ratio > 0.0 {
-        let voxel_a = samples[0].tomogram.voxel_size_a[0] as f64;
-        let radii: Vec<f64> = classes
-            .classes
-            .iter()
-            .map(|c| c.radius().to_voxels(voxel_a))
-            .collect();
+    let voxel_a = samples[0].tomogram.voxel_size_a[0] as f64;
+    let radii: Vec<f64> = classes
+        .classes
+        .iter()
+        .map(|c| c.radius().to_voxels(voxel_a))
+        .collect();
+    if cfg.data.negative_ratio > 0.0 && cfg.data.negative_source.uses_blobs() {
         crate::data::add_negatives(&mut samples, &radii, cfg.data.negatives_per_particle);
         let found: usize = samples.iter().map(|s| s.negatives.len()).sum();
         observer.message(&format!(
@@ -555,7 +604,18 @@ pub fn train(
             samples.len()
         ));
     }
-    let samples = Arc::new(samples);
+    let mined_path = out.join(mining::MINED_FILE);
+    if cfg.data.negative_source.uses_model() {
+        if opts.resume {
+            // The negatives mined before the interruption.
+            for (si, c) in mining::read_mined_csv(&mined_path, &samples) {
+                samples[si].negatives.push(c);
+            }
+        } else if mined_path.exists() {
+            std::fs::remove_file(&mined_path).map_err(|e| io_err(&mined_path, e))?;
+        }
+    }
+    let mut samples = Arc::new(samples);
     let sp = Arc::new(split(&samples, &cfg.data, cfg.seed));
     if sp.train_particles.is_empty() && sp.train_samples.is_empty() {
         return Err(NnError::Data("the split left nothing to train on".into()));
@@ -563,16 +623,19 @@ pub fn train(
     let val_specs = validation_patches(&samples, &sp, &cfg.data, cfg.seed);
     let total_steps = cfg.epochs as u64 * cfg.steps_per_epoch as u64;
     let first = state.global_step;
-    let mut stream = BatchStream::start(
-        samples.clone(),
-        sp.clone(),
-        cfg.data.clone(),
-        cfg.batch,
-        cfg.seed,
-        first,
-        total_steps.max(first),
-        2,
-    );
+    let start_stream = |samples: &Arc<Vec<TrainSample>>, first: u64| {
+        BatchStream::start(
+            samples.clone(),
+            sp.clone(),
+            cfg.data.clone(),
+            cfg.batch,
+            cfg.seed,
+            first,
+            total_steps.max(first),
+            2,
+        )
+    };
+    let mut stream = Some(start_stream(&samples, first));
     let save_last =
         |net: &Net, optim: &ModuleOptimizer, state: &TrainState| -> Result<(), NnError> {
             net.save(&last_dir.join(crate::model::WEIGHTS_FILE))?;
@@ -625,7 +688,8 @@ pub fn train(
             }
             let t0 = Instant::now();
             let batch = stream
-                .next_batch()
+                .as_mut()
+                .and_then(|s| s.next_batch())
                 .ok_or_else(|| NnError::Data("the batch producer stopped early".into()))?;
             debug_assert_eq!(batch.step, state.global_step);
             let (x, y) = batch_tensors(&batch, &ad);
@@ -702,6 +766,30 @@ pub fn train(
         if state.epochs_done >= cfg.epochs {
             state.finished = true;
         }
+        if cfg.data.negative_source.uses_model()
+            && !state.finished
+            && epoch % cfg.data.mine_every == 0
+        {
+            // The model's own false positives become hard negatives (see crate::mining); the
+            // batch producer restarts from the next step with them.
+            let t_mine = Instant::now();
+            drop(stream.take());
+            let (found, added) = mine_negatives(
+                &net,
+                &mut samples,
+                &sp.train_samples,
+                &radii,
+                cfg,
+                epoch,
+                &mined_path,
+                device,
+            )?;
+            stream = Some(start_stream(&samples, state.global_step));
+            observer.message(&format!(
+                "epoch {epoch}: the model's false positives: {found} outside the labelled particles, {added} new hard negatives ({:.0} s)",
+                t_mine.elapsed().as_secs_f64()
+            ));
+        }
         state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
         if cfg.time_budget_min > 0.0 && !state.finished {
             let per_epoch = state.elapsed_s / state.epochs_done.max(1) as f64;
@@ -740,9 +828,11 @@ mod tests {
 
     #[test]
     fn config_round_trips_through_toml_and_validates() {
-        let mut cfg = TrainConfig::default();
-        cfg.targets = vec!["ribosome".into()];
-        cfg.net = NetConfig::by_name("unet", 2).unwrap();
+        let mut cfg = TrainConfig {
+            targets: vec!["ribosome".into()],
+            net: NetConfig::by_name("unet", 2).unwrap(),
+            ..TrainConfig::default()
+        };
         cfg.data.patch = 32;
         cfg.validate().unwrap();
         let text = cfg.to_toml();

@@ -139,8 +139,8 @@ fn particle_patches_are_centred_within_the_shift() {
                 })
             });
             assert!(ok, "{spec:?}");
-            for ax in 0..3 {
-                assert!(spec.corner_zyx[ax] >= 0 && spec.corner_zyx[ax] as usize + 16 <= shape[ax]);
+            for (&c, &n) in spec.corner_zyx.iter().zip(shape.iter()) {
+                assert!(c >= 0 && c as usize + 16 <= n);
             }
             // Record the shift seen relative to the nearest particle.
             let p = sample

@@ -57,8 +57,10 @@ fn sample(seed: u64) -> (TrainSample, Vec<Particle>) {
 }
 
 fn config() -> TrainConfig {
-    let mut cfg = TrainConfig::default();
-    cfg.net = NetConfig::by_name("unet", 2).unwrap();
+    let mut cfg = TrainConfig {
+        net: NetConfig::by_name("unet", 2).unwrap(),
+        ..TrainConfig::default()
+    };
     cfg.data.patch = 16;
     cfg.data.max_shift = 3;
     cfg.data.background_ratio = 0.25;
@@ -228,4 +230,84 @@ fn resume_continues_where_it_stopped() {
         read_metrics_csv(&b.join("metrics.csv"), 1).unwrap().len(),
         3
     );
+}
+
+/// Mining the model's false positives: balls that look exactly like the labelled ones but carry
+/// no label are what a model trained on the labelled ones predicts outside them, so a mining round
+/// finds them, lists them in the run folder and adds them to the hard negatives.
+#[test]
+fn mining_turns_the_models_false_positives_into_negatives() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (mut s, parts) = sample(1);
+    // Unlabelled look-alikes: the same bright balls where no particle is listed.
+    let decoys: Vec<[f64; 3]> = vec![[8.0, 33.0, 17.0], [33.0, 13.0, 6.0], [33.0, 33.0, 6.0]];
+    for d in &decoys {
+        assert!(parts.iter().all(|p| p.distance_to(*d) > 8.0), "{d:?}");
+    }
+    for ((z, y, x), v) in s.tomogram.data.indexed_iter_mut() {
+        let p = [x as f64, y as f64, z as f64];
+        if decoys
+            .iter()
+            .any(|d| (0..3).map(|a| (p[a] - d[a]).powi(2)).sum::<f64>() <= 9.0)
+        {
+            *v += 2.0;
+        }
+    }
+    let mut cfg = config();
+    cfg.epochs = 3;
+    cfg.steps_per_epoch = 8;
+    cfg.batch = 4;
+    cfg.data.negative_ratio = 0.25;
+    cfg.data.background_ratio = 0.25;
+    cfg.data.negative_source = capsid_nn::mining::NegativeSource::Model;
+    cfg.data.mine_every = 2;
+    cfg.data.mine_region = 64;
+    let mut log = Messages(vec![]);
+    train(
+        vec![s],
+        &table(),
+        &cfg,
+        &out,
+        &Device::flex(),
+        &TrainOptions::default(),
+        &mut log,
+    )
+    .unwrap();
+    assert!(
+        log.0
+            .iter()
+            .any(|m| m.starts_with("epoch 2: the model's false positives")),
+        "{:?}",
+        log.0
+    );
+    let csv = std::fs::read_to_string(out.join("mined_negatives.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(2).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert!(!rows.is_empty(), "nothing mined: {:?}", log.0);
+    for r in &rows {
+        let c = [r[0], r[1], r[2]];
+        // Never on a labelled particle; every mined place in round (epoch) 2.
+        assert!(parts.iter().all(|p| p.distance_to(c) > 3.0), "{c:?}");
+        assert_eq!(r[3], 2.0);
+    }
+    // At least one of them is a look-alike.
+    assert!(
+        rows.iter().any(|r| decoys
+            .iter()
+            .any(|d| (0..3).map(|a| (r[a] - d[a]).powi(2)).sum::<f64>() <= 4.0)),
+        "no look-alike among {rows:?}"
+    );
+}
+
+/// Collects the trainer's messages.
+struct Messages(Vec<String>);
+
+impl TrainObserver for Messages {
+    fn message(&mut self, text: &str) {
+        self.0.push(text.to_string());
+    }
 }

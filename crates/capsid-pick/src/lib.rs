@@ -21,6 +21,8 @@
 //! Neighbour queries use the map itself (a dense grid with one voxel per cell) or a uniform hash
 //! grid ([`grid::PointGrid`]); work is spread over rayon threads with outputs in a fixed order,
 //! so results do not depend on the number of threads.
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)`.
+#![deny(unsafe_code)]
 
 pub mod components;
 pub mod error;

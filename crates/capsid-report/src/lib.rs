@@ -19,6 +19,8 @@
 //! [`figure`] (panel layout, text, PNG), [`curves`] (line charts), [`summary`] (evaluation and
 //! timing JSON), [`html`] (the page), [`layout`] (finding and reading inputs). Main types:
 //! [`ReportOptions`], [`ReportSummary`], [`ReportError`].
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)`.
+#![deny(unsafe_code)]
 
 pub mod curves;
 pub mod error;

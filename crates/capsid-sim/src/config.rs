@@ -85,22 +85,13 @@ impl ClassSpec {
 }
 
 /// Which files to write besides the SHREC set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
     /// Write the noisy tilt series (`tiltseries.mrc` + `tiltseries.tlt`).
     pub tilt_series: bool,
     /// Write PNGs of the central XY and XZ slices of the reconstruction.
     pub preview: bool,
-}
-
-impl Default for OutputConfig {
-    fn default() -> Self {
-        Self {
-            tilt_series: false,
-            preview: false,
-        }
-    }
 }
 
 /// Tilt scheme in degrees.

@@ -317,7 +317,7 @@ pub fn reconstruct_wbp(
             let rows: ArrayView2<f32> = series.slice(s![.., y, ..]);
             let mut filtered = vec![vec![0.0f32; nx]; nt];
             let mut buf = vec![Complex::new(0.0f32, 0.0); len];
-            for t in 0..nt {
+            for (t, filtered_t) in filtered.iter_mut().enumerate() {
                 let row = rows.row(t);
                 let (first, last) = (row[0], row[nx - 1]);
                 for (i, b) in buf.iter_mut().enumerate() {
@@ -335,7 +335,7 @@ pub fn reconstruct_wbp(
                     *b *= f / len as f32;
                 }
                 inv.process(&mut buf);
-                for (o, b) in filtered[t].iter_mut().zip(buf[pad..pad + nx].iter()) {
+                for (o, b) in filtered_t.iter_mut().zip(buf[pad..pad + nx].iter()) {
                     *o = b.re;
                 }
             }

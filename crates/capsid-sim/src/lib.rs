@@ -15,6 +15,8 @@
 //!
 //! Entry points: [`run`] writes a whole simulation to a folder; [`simulate_tomogram`] returns one
 //! tomogram in memory. Same config and seed → same files, bit for bit.
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)`.
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod density;

@@ -98,6 +98,16 @@ pub struct Args {
     /// particle (unlabelled look-alikes), so the network learns to reject them.
     #[arg(long, value_name = "F")]
     pub negative_ratio: Option<f64>,
+    /// Where the hard negatives come from: blobs (particle-like places found before training,
+    /// the default), model (the network's own false positives: every --mine-every epochs it
+    /// segments a random region of each training tomogram, and predicted targets away from every
+    /// labelled particle become negatives; listed in RUN/mined_negatives.csv) or both. model and
+    /// both set --negative-ratio 0.3 unless it is given.
+    #[arg(long, value_name = "blobs|model|both")]
+    pub negatives: Option<String>,
+    /// Epochs between mining rounds (with --negatives model|both; default 3).
+    #[arg(long, value_name = "N")]
+    pub mine_every: Option<usize>,
     /// Draw a class uniformly, then one of its particles (rare classes seen as often as common).
     #[arg(long)]
     pub class_balanced: bool,
@@ -424,6 +434,24 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
     }
     if let Some(v) = a.negative_ratio {
         cfg.data.negative_ratio = v;
+    }
+    if let Some(v) = &a.negatives {
+        use capsid_nn::mining::NegativeSource;
+        cfg.data.negative_source = match v.as_str() {
+            "blobs" => NegativeSource::Blobs,
+            "model" => NegativeSource::Model,
+            "both" => NegativeSource::Both,
+            other => bail!("--negatives: expected blobs, model or both, got '{other}'"),
+        };
+        if cfg.data.negative_source.uses_model()
+            && a.negative_ratio.is_none()
+            && cfg.data.negative_ratio <= 0.0
+        {
+            cfg.data.negative_ratio = 0.3;
+        }
+    }
+    if let Some(v) = a.mine_every {
+        cfg.data.mine_every = v;
     }
     if a.class_balanced {
         cfg.data.class_balanced = true;

@@ -425,8 +425,9 @@ pub fn read_block_with(
                 let (h, slab) = slab_of_whole_file(path, z_start, z_len)?;
                 (h, cut_rows(slab, y_len))
             } else {
-                // SAFETY-free alternative is not available for mmap; the map is read-only and we
-                // only read from it. Another process truncating the file meanwhile could fault.
+                // SAFETY: the map is read-only and only read from; the file stays open for its
+                // lifetime. (Another process truncating the file meanwhile could fault; mmap has
+                // no safe alternative, and the reader validated the size first.)
                 let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| IoError::io(path, e))?;
                 // Stored rows are y only in the standard axis order (MAPC, MAPR = 1, 2); other
                 // orders decode whole sections and cut after the transpose.

@@ -13,9 +13,8 @@
 //! registers gradients only for tracked parents). Tensors are `[batch, channels, z, y, x]`,
 //! weights `[c_out, c_in / groups, kz, ky, kx]` (transposed: `[c_in, c_out / groups, kz, ky, kx]`).
 //!
-//! Switch: the environment variable `CAPSID_FAST_CONV=0` (or `off`, `false`, `no`) turns the fast
-//! path off for the whole process, so benchmarks can compare Burn's own operations;
-//! [`set_fast_conv`] overrides it from code.
+//! Switch: [`set_fast_conv`]`(false)` (the CLI's `capsid --conv burn`) turns the fast path off
+//! for the whole process, so benchmarks can compare Burn's own operations.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -34,47 +33,19 @@ use burn::nn::PaddingConfig3d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Tensor, TensorData};
 use capsid_conv::{Conv3dGeometry, ConvTranspose3dGeometry};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Name of the environment variable that switches the fast path off (`0`, `off`, `false`, `no`).
-pub const FAST_CONV_ENV: &str = "CAPSID_FAST_CONV";
+/// Whether the fast path is on (the default).
+static FAST: AtomicBool = AtomicBool::new(true);
 
-/// 0: follow the environment; 1: forced on; 2: forced off.
-static OVERRIDE: AtomicU8 = AtomicU8::new(0);
-
-/// Whether a value of [`FAST_CONV_ENV`] leaves the fast path on (unset or anything but
-/// `0`/`off`/`false`/`no`, case-insensitive).
-pub fn switch_value_enables(value: Option<&str>) -> bool {
-    match value {
-        None => true,
-        Some(v) => !matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "0" | "off" | "false" | "no"
-        ),
-    }
-}
-
-/// Forces the fast path on (`Some(true)`), off (`Some(false)`), or back to the environment
-/// variable (`None`), for the whole process.
-pub fn set_fast_conv(enabled: Option<bool>) {
-    let v = match enabled {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    };
-    OVERRIDE.store(v, Ordering::Relaxed);
+/// Turns the fast path on or off for the whole process (every later call, any thread).
+pub fn set_fast_conv(enabled: bool) {
+    FAST.store(enabled, Ordering::Relaxed);
 }
 
 /// Whether [`conv3d`] / [`conv_transpose3d`] take the fast path on flex `f32` tensors.
 pub fn fast_conv_enabled() -> bool {
-    static FROM_ENV: OnceLock<bool> = OnceLock::new();
-    match OVERRIDE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => *FROM_ENV
-            .get_or_init(|| switch_value_enables(std::env::var(FAST_CONV_ENV).ok().as_deref())),
-    }
+    FAST.load(Ordering::Relaxed)
 }
 
 /// True when `x` lives on the flex device (autodiff or not) and holds `f32`.
@@ -1581,15 +1552,5 @@ mod tests {
         assert!(on_flex_f32(&x));
         let x = Tensor::<1>::zeros([2], &Device::flex().autodiff());
         assert!(on_flex_f32(&x));
-    }
-
-    #[test]
-    fn switch_values() {
-        assert!(switch_value_enables(None));
-        assert!(switch_value_enables(Some("1")));
-        assert!(switch_value_enables(Some("on")));
-        for off in ["0", "off", "OFF", "false", "no", " 0 "] {
-            assert!(!switch_value_enables(Some(off)), "{off}");
-        }
     }
 }

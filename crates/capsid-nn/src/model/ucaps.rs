@@ -85,7 +85,7 @@ impl UCapsConfig {
                 self.num_classes
             ));
         }
-        if self.feature_kernel % 2 == 0 || self.caps_kernel % 2 == 0 {
+        if self.feature_kernel.is_multiple_of(2) || self.caps_kernel.is_multiple_of(2) {
             return Err("feature_kernel and caps_kernel must be odd".into());
         }
         if self.feature_dilation == 0 || self.routing_iters == 0 || self.primary_routing_iters == 0
