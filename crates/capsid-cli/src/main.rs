@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod grammar;
 mod pick_tuning;
 mod util;
 
@@ -219,6 +220,112 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory, Parser};
+
+    /// The example commands of a help text: lines from `capsid ` on, continuation lines (after a
+    /// trailing `\`) joined; each split into words as a shell would (single and double quotes).
+    pub(crate) fn examples(help: &str) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        let mut lines = help.lines();
+        while let Some(line) = lines.next() {
+            let Some(at) = line.find("capsid ") else {
+                continue;
+            };
+            if !line[..at].trim().is_empty() && !line[..at].trim().ends_with('$') {
+                continue;
+            }
+            let mut cmd = line[at..].trim_end().to_string();
+            while cmd.ends_with('\\') {
+                cmd.pop();
+                cmd.push(' ');
+                match lines.next() {
+                    Some(next) => cmd.push_str(next.trim()),
+                    None => break,
+                }
+            }
+            out.push(shell_words(cmd.trim()));
+        }
+        out
+    }
+
+    fn shell_words(s: &str) -> Vec<String> {
+        let (mut words, mut cur, mut quote, mut any) = (Vec::new(), String::new(), None, false);
+        for c in s.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    any = true;
+                }
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if any {
+                        words.push(std::mem::take(&mut cur));
+                        any = false;
+                    }
+                }
+                (_, c) => {
+                    cur.push(c);
+                    any = true;
+                }
+            }
+        }
+        if any {
+            words.push(cur);
+        }
+        words
+    }
+
+    /// Every example in every command's help, rendered 80 columns wide, is one whole command
+    /// that parses: no example wraps mid-command, none uses a flag that does not exist.
+    #[test]
+    fn every_help_example_parses_at_80_columns() {
+        let mut cli = super::Cli::command().term_width(80);
+        cli.build();
+        let mut checked = 0;
+        for sub in cli.get_subcommands_mut() {
+            let name = sub.get_name().to_string();
+            let help = sub.clone().term_width(80).render_long_help().to_string();
+            let Some(start) = help.find("Examples:") else {
+                continue;
+            };
+            // Inside the examples block a line is a command, a comment, or the continuation
+            // of a line ending in a backslash.
+            let mut prev_continues = false;
+            for line in help[start..].lines().skip(1) {
+                let l = line.trim();
+                if l.is_empty() {
+                    break;
+                }
+                let head = l.starts_with("capsid ")
+                    || l.starts_with('#')
+                    || l.starts_with("python ")
+                    || l.contains("$ ");
+                assert!(
+                    head || prev_continues,
+                    "capsid {name} --help: example line wrapped or stray at 80 columns: '{l}'"
+                );
+                prev_continues = l.ends_with('\\');
+            }
+            for words in examples(&help[start..]) {
+                match super::Cli::try_parse_from(&words) {
+                    Ok(_) => checked += 1,
+                    Err(e) => panic!("capsid {name} --help example {words:?}: {e}"),
+                }
+            }
+        }
+        assert!(checked >= 30, "only {checked} examples found");
+    }
+
+    #[test]
+    fn example_extraction_joins_lines_and_keeps_quotes() {
+        let help = "Examples:\n  capsid a --x 1 \\\n      --y 'p q/{c}.json'\n  capsid b\n  node$  capsid c --port 8\nnot capsid d\n";
+        let ex = examples(help);
+        assert_eq!(ex[0], ["capsid", "a", "--x", "1", "--y", "p q/{c}.json"]);
+        assert_eq!(ex[1], ["capsid", "b"]);
+        assert_eq!(ex[2], ["capsid", "c", "--port", "8"]);
+        assert_eq!(ex.len(), 3);
+    }
+
     #[test]
     fn purge_delay_option_is_the_one_documented() {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {

@@ -225,7 +225,8 @@ fn rows() -> Vec<Row> {
         row("simulate --preset tiny --out {d}/sim_existing", "already exists"),
         row("simulate --preset tiny --out {d}/new_sim --class-from-model {d}/bad.pdb:junk", "bad.pdb"),
         row("simulate --preset tiny --out {d}/new_sim --class-from-model {d}/missing.pdb", "missing.pdb"),
-        row("simulate --preset tiny --out {d}/new_sim --shape 100000,100000,100000", "100000"),
+        row("simulate --preset tiny --out {d}/new_sim --shape-xyz 100000,100000,100000", "100000"),
+        row("simulate --preset tiny --out {d}/new_sim --shape 48,96,96", "--shape-xyz 96,96,48"),
         row("simulate --preset tiny --out {d} --class-from-map {d}/t.mrc:blob", "holds the input"),
         row("simulate --preset no-such-preset --out {d}/new_sim", "no-such-preset"),
         // ---- mask

@@ -54,7 +54,7 @@ fn trained_network_rejects_same_size_look_alikes() {
         "unet",
         "--classes",
         &p("sim/class_table.toml"),
-        "--tomo",
+        "--tomogram",
         &p("sim/tomo_000/reconstruction.mrc"),
         "--particles",
         &p("sim/tomo_000/particle_locations.txt"),

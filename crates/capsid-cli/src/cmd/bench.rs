@@ -1,7 +1,7 @@
 //! `capsid bench`: time one inference batch and one training step of a network; prints one JSON
 //! line with the same keys as `shared/bench/torch_reference.py`, so both can be compared.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use capsid_nn::bench::{self, BenchSpec};
 
 /// Arguments of `capsid bench`.
@@ -13,9 +13,11 @@ over --iters after --warmup runs), device, burn. A training step is forward + Di
 
 Examples:
   capsid bench --model unet --patch 32 --batch 4 --threads 2
-  capsid bench --model ucaps --patch 64 --batch 4 --threads 2 --classes 4 --iters 5 --warmup 2
+  capsid bench --model ucaps --patch 64 --batch 4 --threads 2 \\
+      --num-classes 4 --iters 5 --warmup 2
   # the PyTorch reference with the same arguments, for the ratio:
-  python shared/bench/torch_reference.py --model ucaps --patch 64 --batch 4 --threads 2")]
+  python shared/bench/torch_reference.py --model ucaps --patch 64 \\
+      --batch 4 --threads 2")]
 pub struct Args {
     /// Network: unet or ucaps.
     #[arg(long, default_value = "unet")]
@@ -26,12 +28,13 @@ pub struct Args {
     /// Patches per batch.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
-    /// Classes including background.
-    #[arg(long, default_value_t = 4)]
+    /// Network classes including background (`--classes` is the old spelling; elsewhere
+    /// `--classes` is a class table).
+    #[arg(long = "num-classes", alias = "classes", default_value_t = 4)]
     pub classes: usize,
-    /// CPU threads (0 = all cores).
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    /// CPU threads (default: all cores, as every command).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Backend: flex (CPU), wgpu, vulkan, cuda, rocm (GPU ones only if built with the feature).
     #[arg(long, default_value = "flex")]
     pub device: String,
@@ -51,18 +54,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::keep_freed_memory();
-    capsid_nn::set_threads(args.threads)?;
+    if args.threads == Some(0) {
+        bail!("--threads must be at least 1 (leave it out to use all cores)");
+    }
+    capsid_nn::set_threads(args.threads.unwrap_or(0))?;
     let device = capsid_nn::parse_device(&args.device)?;
     let spec = BenchSpec {
         model: args.model.clone(),
         patch: args.patch,
         batch: args.batch,
         classes: args.classes,
-        threads: if args.threads == 0 {
-            rayon_threads()
-        } else {
-            args.threads
-        },
+        threads: args.threads.unwrap_or_else(rayon_threads),
         warmup: args.warmup,
         iters: args.iters,
         seed: args.seed,

@@ -1,6 +1,7 @@
 //! `capsid convert`: convert a particle list between STAR, CSV, SHREC txt, DeepFinder XML and copick
 //! JSON.
 
+use crate::grammar::parse_shape_xyz;
 use anyhow::{bail, Context};
 use capsid_core::{ClassTable, Particle};
 use capsid_io::particles::{read_particles, write_particles, Format, ReadOptions, WriteOptions};
@@ -13,11 +14,15 @@ Formats (from the extension, or --from/--to): .star RELION, .csv, .txt SHREC par
 .xml DeepFinder object list, .json copick picks (one class per file).
 
 Examples:
-  capsid convert particle_locations.txt picks.star --classes classes.toml --tomo-name TS_01
+  capsid convert particle_locations.txt picks.star --classes classes.toml \\
+      --tomo-name TS_01
   capsid convert picks.star picks.csv
-  capsid convert run_data.star picks.csv --voxel-size 10 --tomo-shape 630,630,200 --class ribosome
-  capsid convert objl.xml 'copick/{class}.json' --classes classes.toml --voxel-size 10
-  capsid convert picks.csv picks_r5.star --relion5 --voxel-size 10 --tomo-shape 630,630,200")]
+  capsid convert run_data.star picks.csv --voxel-size 10 \\
+      --tomo-shape 630,630,200 --default-class ribosome
+  capsid convert objl.xml 'copick/{class}.json' --classes classes.toml \\
+      --voxel-size 10
+  capsid convert picks.csv picks_r5.star --relion5 --voxel-size 10 \\
+      --tomo-shape 630,630,200")]
 pub struct Args {
     /// Particle list to read.
     pub input: PathBuf,
@@ -33,7 +38,7 @@ pub struct Args {
     #[arg(long, value_name = "A")]
     pub voxel_size: Option<f64>,
     /// Tomogram shape X,Y,Z in voxels (RELION 5 centred coordinates; particles must lie inside).
-    #[arg(long, value_name = "X,Y,Z", value_parser = parse_shape)]
+    #[arg(long, visible_alias = "shape-xyz", value_name = "X,Y,Z", value_parser = parse_shape_xyz)]
     pub tomo_shape: Option<[usize; 3]>,
     /// Take the voxel size and shape from this tomogram's MRC header (unless given above).
     #[arg(long, value_name = "MRC")]
@@ -41,8 +46,9 @@ pub struct Args {
     /// Class table (TOML): names numeric classes and checks class names.
     #[arg(long, value_name = "TOML")]
     pub classes: Option<PathBuf>,
-    /// Class of particles whose file names none (a STAR file without class column).
-    #[arg(long, value_name = "NAME")]
+    /// Class given to particles whose file names none (a STAR file without class column;
+    /// `--class` is the old spelling).
+    #[arg(long = "default-class", alias = "class", value_name = "NAME")]
     pub class: Option<String>,
     /// Tomogram name of particles whose file names none (SHREC, DeepFinder without tomo_idx).
     #[arg(long, value_name = "NAME")]
@@ -59,23 +65,6 @@ pub struct Args {
     /// Replace existing output files (the previous file is kept as NAME.bak).
     #[arg(long)]
     pub force: bool,
-}
-
-/// Parses `X,Y,Z` (also `XxYxZ`) into a shape `[x, y, z]` in voxels.
-pub fn parse_shape(s: &str) -> Result<[usize; 3], String> {
-    let parts: Vec<&str> = s.split([',', 'x']).map(str::trim).collect();
-    let bad = || format!("'{s}' is not a shape X,Y,Z of three positive integers");
-    if parts.len() != 3 {
-        return Err(bad());
-    }
-    let mut out = [0usize; 3];
-    for (o, p) in out.iter_mut().zip(&parts) {
-        *o = p.parse().map_err(|_| bad())?;
-        if *o == 0 {
-            return Err(bad());
-        }
-    }
-    Ok(out)
 }
 
 /// Voxel size and shape from the flags, completed from `--like`'s MRC header.
@@ -211,18 +200,4 @@ pub fn output_paths(output: &Path, particles: &[Particle]) -> anyhow::Result<Vec
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shapes_parse() {
-        assert_eq!(parse_shape("630,630,200").unwrap(), [630, 630, 200]);
-        assert_eq!(parse_shape("64x32x16").unwrap(), [64, 32, 16]);
-        assert!(parse_shape("1,2").is_err());
-        assert!(parse_shape("1,0,2").is_err());
-        assert!(parse_shape("a,b,c").unwrap_err().contains("'a,b,c'"));
-    }
 }

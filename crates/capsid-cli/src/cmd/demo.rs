@@ -46,9 +46,9 @@ pub struct Args {
     /// Adam learning rate. The paper's 1e-4 needs hours; the short demo run uses 1e-3.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// Worker threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    /// CPU threads (default: all cores, as every command).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Replace an existing demo folder (every stage runs with --force).
     #[arg(long)]
     pub force: bool,
@@ -123,9 +123,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bail!("--models: unknown network '{m}' (use unet, ucaps)");
         }
     }
-    if args.threads == 0 {
-        bail!("--threads must be at least 1");
+    if args.threads == Some(0) {
+        bail!("--threads must be at least 1 (leave it out to use all cores)");
     }
+    let threads: Vec<String> = args
+        .threads
+        .map(|n| vec!["--threads".to_string(), n.to_string()])
+        .unwrap_or_default();
     let out = &args.out;
     let _guard = capsid_core::OutputGuard::new(&[out], &[], args.force)?;
     FORCE.store(args.force, std::sync::atomic::Ordering::Relaxed);
@@ -206,8 +210,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.lr.to_string(),
             "--seed".into(),
             seed.clone(),
-            "--threads".into(),
-            args.threads.to_string(),
             // Every class as often as the others, and the tiny class's few voxels weighted up:
             // without them the globules are not learned in the demo's minutes. (Hard negatives,
             // --negative-ratio 0.3, made the look-alikes picked rise from 15 to 27 of 28 here.)
@@ -216,6 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--out".into(),
             s(&run_dir),
         ]);
+        train_args.extend(threads.iter().cloned());
         stage(&mut timings, &format!("train {model}"), &train_args)?;
 
         let seg = out.join("segment").join(model);
@@ -223,18 +226,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &mut timings,
             &format!("segment {model}"),
             &[
-                "segment".into(),
+                "segment".to_string(),
                 s(&run_dir),
                 s(&test_dir.join("reconstruction.mrc")),
                 "--out".into(),
                 s(&seg),
                 "--patch".into(),
                 args.patch.to_string(),
-                "--threads".into(),
-                args.threads.to_string(),
                 "--probs".into(),
                 "f16".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(threads.iter().cloned())
+            .collect::<Vec<String>>(),
         )?;
 
         let pick_dir = out.join("pick").join(model);

@@ -1,7 +1,7 @@
 //! `capsid evaluate`: picks (and maps) against ground truth → eval/summary.json + a table.
 
-use super::convert::parse_shape;
 use super::pick::{parse_prob_args, read_label_map};
+use crate::grammar::parse_shape_xyz;
 use anyhow::{bail, Context};
 use capsid_core::{ClassTable, Particle};
 use capsid_eval::{evaluate_picks, hitbox, pr_curve, voxel_scores, EvalParams};
@@ -25,13 +25,14 @@ Writes <out>/summary.json, <out>/summary.txt and <out>/config.toml, and prints t
 Truth particles of classes not in the class table are ignored (and counted).
 
 Examples:
-  capsid evaluate --picks tomo_picks.star --truth particle_locations.txt --classes classes.toml \\
-                  --occupancy occupancy_mask.mrc --out eval
-  capsid evaluate --picks picks.star --truth truth.star --classes classes.toml --tolerance 0.5 \\
-                  --weight ribosome=1 --weight beta_amylase=0 --shape 630,630,184 --out eval_czii
+  capsid evaluate --picks tomo_picks.star --truth particle_locations.txt \\
+      --classes classes.toml --occupancy occupancy_mask.mrc --out eval
   capsid evaluate --picks picks.star --truth truth.star --classes classes.toml \\
-                  --labels tomo_labels.mrc --truth-labels class_mask.mrc \\
-                  --prob ribosome=tomo_prob_ribosome.mrc --out eval")]
+      --tolerance 0.5 --weight ribosome=1 --weight beta_amylase=0 \\
+      --shape-xyz 630,630,184 --out eval_czii
+  capsid evaluate --picks picks.star --truth truth.star --classes classes.toml \\
+      --labels tomo_labels.mrc --truth-labels class_mask.mrc \\
+      --prob ribosome=tomo_prob_ribosome.mrc --out eval")]
 pub struct Args {
     /// Picks (particle list: .star, .csv, .txt, .xml, .json).
     #[arg(long, value_name = "FILE")]
@@ -76,7 +77,7 @@ pub struct Args {
     #[arg(long, value_name = "A")]
     pub voxel_size: Option<f64>,
     /// Volume shape X,Y,Z in voxels for the outside-the-volume check (default: from the first map).
-    #[arg(long, value_name = "X,Y,Z", value_parser = parse_shape)]
+    #[arg(long, visible_alias = "shape-xyz", value_name = "X,Y,Z", value_parser = parse_shape_xyz)]
     pub shape: Option<[usize; 3]>,
     /// Number of histogram bins for PR curves.
     #[arg(long, default_value_t = 1000)]

@@ -1,6 +1,7 @@
 //! `capsid info`: summarise a volume (MRC header) or a particle list.
 
-use super::convert::{load_classes, parse_shape, tomogram_geometry};
+use super::convert::{load_classes, tomogram_geometry};
+use crate::grammar::parse_shape_xyz;
 use anyhow::Context;
 use capsid_core::Particle;
 use capsid_io::particles::{read_particles, Format, ReadOptions};
@@ -20,7 +21,8 @@ Examples:
   capsid info tomo.mrc
   capsid info tomo.mrc --stats --json
   capsid info particle_locations.txt
-  capsid info run_data.star --classes classes.toml --voxel-size 10 --tomo-shape 630,630,200")]
+  capsid info run_data.star --classes classes.toml --voxel-size 10 \\
+      --tomo-shape 630,630,200")]
 pub struct Args {
     /// Volume or particle list.
     pub file: PathBuf,
@@ -40,7 +42,7 @@ pub struct Args {
     #[arg(long, value_name = "A")]
     pub voxel_size: Option<f64>,
     /// Particle lists: tomogram shape X,Y,Z in voxels (RELION 5; checks particles lie inside).
-    #[arg(long, value_name = "X,Y,Z", value_parser = parse_shape)]
+    #[arg(long, visible_alias = "shape-xyz", value_name = "X,Y,Z", value_parser = parse_shape_xyz)]
     pub tomo_shape: Option<[usize; 3]>,
 }
 

@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["shape", "voxel_size"], required_unless_present = "shape")]
     pub tomogram: Option<PathBuf>,
     /// Volume shape X,Y,Z in voxels (instead of --tomogram).
-    #[arg(long, value_parser = parse_shape_xyz, requires = "voxel_size")]
+    #[arg(long, visible_alias = "shape-xyz", value_name = "X,Y,Z", value_parser = crate::grammar::parse_shape_xyz, requires = "voxel_size")]
     pub shape: Option<[usize; 3]>,
     /// Voxel size in Å (with --shape).
     #[arg(long)]
@@ -90,15 +90,6 @@ fn parse_level(s: &str) -> Result<LevelArg, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(LevelArg(TemplateLevel::Value(v))),
         _ => Err(format!("expected `half-max` or a number, got '{s}'")),
-    }
-}
-
-fn parse_shape_xyz(s: &str) -> Result<[usize; 3], String> {
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    let nums: Result<Vec<usize>, _> = parts.iter().map(|p| p.parse::<usize>()).collect();
-    match nums {
-        Ok(v) if v.len() == 3 && v.iter().all(|&n| n > 0) => Ok([v[0], v[1], v[2]]),
-        _ => Err(format!("expected three positive integers X,Y,Z, got '{s}'")),
     }
 }
 

@@ -35,10 +35,14 @@ components on probability maps). The output format follows the extension (.star,
 
 Examples:
   capsid pick tomo_labels.mrc --classes classes.toml --out tomo_picks.star
-  capsid pick tomo_labels.mrc --classes classes.toml --bin 2 --min-size 50 --out picks.csv
-  capsid pick tomo_labels.mrc --classes classes.toml --method components --connectivity 6 --out picks.star
-  capsid pick --classes classes.toml --method nms --prob ribosome=tomo_prob_ribosome.mrc \\
-              --prob proteasome=tomo_prob_proteasome.mrc --threshold 0.5 --out picks.star")]
+  capsid pick tomo_labels.mrc --classes classes.toml --bin 2 --min-size 50 \\
+      --out picks.csv
+  capsid pick tomo_labels.mrc --classes classes.toml --method components \\
+      --connectivity 6 --out picks.star
+  capsid pick --classes classes.toml --method nms \\
+      --prob ribosome=tomo_prob_ribosome.mrc \\
+      --prob proteasome=tomo_prob_proteasome.mrc --threshold 0.5 \\
+      --out picks.star")]
 pub struct Args {
     /// Label map (MRC) for meanshift / components.
     pub labels: Option<PathBuf>,

@@ -28,7 +28,8 @@ Outputs per tomogram (the name is the file stem; SHREC's reconstruction.mrc take
 
 Examples:
   capsid segment runs/tiny sim/reconstruction.mrc --out seg
-  capsid segment runs/ribo t1.mrc t2.mrc --out seg --blend gaussian --tta --probs f16")]
+  capsid segment runs/ribo t1.mrc t2.mrc --out seg --blend gaussian --tta \\
+      --probs f16")]
 pub struct Args {
     /// Trained model (run folder of `capsid train`).
     pub model: PathBuf,

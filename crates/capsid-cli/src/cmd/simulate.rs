@@ -10,7 +10,8 @@ use std::path::PathBuf;
 #[command(after_help = "Examples:
   capsid simulate --preset tiny --seed 3 --out sim_tiny
   capsid simulate --preset shrec-like --seed 1 --preview --out shrec
-  capsid simulate --preset demo --class-from-model 4v5d.cif:ribosome70s --count ribosome70s=8 --out sim
+  capsid simulate --preset demo --class-from-model 4v5d.cif:ribosome70s \\
+      --count ribosome70s=8 --out sim
 
 Presets: tiny (96×96×48 at 20 Å, 3 classes, seconds), demo (3 tomograms of 128×128×64 at 10 Å),
 shrec-like (512×512×200 at 10 Å, 208 particles of each of 6 classes), default (256×256×128).
@@ -33,9 +34,13 @@ pub struct Args {
     /// Number of tomograms.
     #[arg(long)]
     pub tomograms: Option<usize>,
-    /// Tomogram shape Z,Y,X in voxels.
-    #[arg(long, value_parser = parse_triple)]
-    pub shape: Option<[usize; 3]>,
+    /// Tomogram shape X,Y,Z in voxels (the order of every other command).
+    #[arg(long, value_name = "X,Y,Z", value_parser = crate::grammar::parse_shape_xyz)]
+    pub shape_xyz: Option<[usize; 3]>,
+    /// The old spelling, which took Z,Y,X: refused with a message (an old script must not run
+    /// transposed).
+    #[arg(long, hide = true, value_name = "Z,Y,X")]
+    pub shape: Option<String>,
     /// Voxel size in Å.
     #[arg(long)]
     pub voxel_size: Option<f64>,
@@ -78,15 +83,6 @@ pub struct Args {
     /// Replace an existing output folder's simulation.
     #[arg(long)]
     pub force: bool,
-}
-
-fn parse_triple(s: &str) -> Result<[usize; 3], String> {
-    let v: Vec<usize> = s
-        .split(',')
-        .map(|p| p.trim().parse::<usize>())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("'{s}': {e}"))?;
-    <[usize; 3]>::try_from(v).map_err(|_| format!("'{s}': give three numbers Z,Y,X"))
 }
 
 fn parse_tilts(s: &str) -> Result<[f64; 3], String> {
@@ -146,7 +142,13 @@ pub fn resolve_config(args: &Args) -> anyhow::Result<SimConfig> {
     if let Some(v) = args.tomograms {
         cfg.tomograms = v;
     }
-    if let Some(v) = args.shape {
+    if let Some(old) = &args.shape {
+        bail!(
+            "--shape {old}: simulate's --shape took Z,Y,X; it is now --shape-xyz X,Y,Z, the order of every other command (here --shape-xyz {})",
+            old.split(',').rev().collect::<Vec<_>>().join(",")
+        );
+    }
+    if let Some(v) = args.shape_xyz.map(crate::grammar::zyx) {
         cfg.shape_zyx = v;
         cfg.slab_thickness_vox = cfg.slab_thickness_vox.min(v[0]);
     }

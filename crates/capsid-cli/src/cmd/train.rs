@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 Inputs: --data DIR takes a SHREC-layout folder as `capsid simulate` writes it (DIR/reconstruction.mrc,
 or DIR/tomo_000/reconstruction.mrc, … with class_mask.mrc and/or particle_locations.txt, and
 DIR/class_table.toml); --data FILE takes a list, one tomogram per line: `TOMO PARTICLES [LABELS]`
-(`-` for no particle list; paths relative to the list). --tomo/--particles pairs add more. A label map
+(`-` for no particle list; paths relative to the list). --tomogram/--particles pairs add more. A label map
 (class-table labels) is used as the target when present, otherwise spheres of the class radii are
 drawn around the particles. The chosen --targets get labels 1..K in the order given; every other
 class is background.
@@ -31,9 +31,10 @@ learning_curve.png (left: train loss blue, validation loss red; right: validatio
 
 Examples:
   capsid simulate --preset tiny --out sim
-  capsid train --model unet --data sim --patch 32 --batch 4 --epochs 5 --steps 20 --out runs/tiny
-  capsid train --config train.toml --tomo t1.mrc --particles t1.star --classes classes.toml \\
-      --targets ribosome --out runs/ribo
+  capsid train --model unet --data sim --patch 32 --batch 4 --epochs 5 \\
+      --steps 20 --out runs/tiny
+  capsid train --config train.toml --tomogram t1.mrc --particles t1.star \\
+      --classes classes.toml --targets ribosome --out runs/ribo
   capsid train --resume --out runs/ribo --epochs 200")]
 pub struct Args {
     /// Training config (TOML; every field optional). Flags below override it.
@@ -45,13 +46,14 @@ pub struct Args {
     /// SHREC-layout folder or list file (repeatable).
     #[arg(long)]
     pub data: Vec<PathBuf>,
-    /// Tomogram (MRC), paired in order with --particles (repeatable).
-    #[arg(long)]
+    /// Tomogram (MRC), paired in order with --particles (repeatable; `--tomo` is the old
+    /// spelling).
+    #[arg(long = "tomogram", alias = "tomo", value_name = "MRC")]
     pub tomo: Vec<PathBuf>,
-    /// Particle list for the --tomo at the same position (repeatable).
+    /// Particle list for the --tomogram at the same position (repeatable).
     #[arg(long)]
     pub particles: Vec<PathBuf>,
-    /// Class label map for the --tomo at the same position (repeatable; instead of spheres).
+    /// Class label map for the --tomogram at the same position (repeatable; instead of spheres).
     #[arg(long)]
     pub labels: Vec<PathBuf>,
     /// Class table (TOML). Defaults to class_table.toml of the first --data folder.
@@ -300,7 +302,7 @@ fn tune_picking(
 }
 
 struct Bar {
-    pb: indicatif::ProgressBar,
+    pb: crate::util::Progress,
     names: Vec<String>,
 }
 

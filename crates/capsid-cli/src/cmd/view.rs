@@ -16,11 +16,13 @@ the tomogram) with the extension of the format chosen on the page (STAR, CSV, or
 
 Examples:
   capsid view tomo.mrc
-  capsid view tomo.mrc --labels seg/tomo_labels.mrc --prob ribosome=seg/tomo_prob_ribosome.mrc \\
-              --picks picks.star --truth particle_locations.txt --classes classes.toml
+  capsid view tomo.mrc --labels seg/tomo_labels.mrc \\
+      --prob ribosome=seg/tomo_prob_ribosome.mrc --picks picks.star \\
+      --truth particle_locations.txt --classes classes.toml
 
 On a cluster node (no display needed): start it there, then tunnel the port from your laptop
-  node$    capsid view tomo.mrc --picks picks.star --classes classes.toml --port 8000
+  node$    capsid view tomo.mrc --picks picks.star --classes classes.toml \\
+             --port 8000
   laptop$  ssh -L 8000:127.0.0.1:8000 node
 and open the printed URL (http://127.0.0.1:8000/?token=…) in the laptop's browser.
 
