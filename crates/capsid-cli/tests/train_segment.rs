@@ -111,6 +111,15 @@ fn train_resume_and_segment_a_shrec_folder() {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     assert_eq!(csv_rows(&run.join("metrics.csv")), 2);
+    // The learning curve is the report's figure (loss and score panels with axes and legends,
+    // 1120 × 380), redrawn after each epoch from metrics.csv.
+    let png = std::fs::read(run.join("learning_curve.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let (w, h) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (1120, 380));
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(
         config.contains("capsid_version") && config.contains("reconstruction.mrc"),

@@ -1,12 +1,11 @@
-//! Voxel-wise training metrics, the per-epoch `metrics.csv` and the learning-curve PNG.
+//! Voxel-wise training metrics and the per-epoch `metrics.csv` (its figure, `learning_curve.png`,
+//! is drawn by capsid-report's `curves::write_learning_curve`, with axes and legends).
 //!
 //! * [`VoxelCounts`]: true/false positives and false negatives per class from predicted and true
 //!   label maps; precision, recall and F1 per class.
 //! * [`EpochRecord`]: one row of `metrics.csv` (epoch, step, learning rate, losses, per-class
 //!   precision/recall/F1 on the validation patches).
-//! * [`write_metrics_csv`] / [`read_metrics_csv`] and [`learning_curve_png`] (text-free: train
-//!   loss in blue, validation loss in red on the left panel; validation mean F1 in green on the
-//!   right panel, 0..1; light grey grid lines at each tenth).
+//! * [`write_metrics_csv`] / [`read_metrics_csv`].
 
 use crate::NnError;
 use std::io::Write;
@@ -239,139 +238,6 @@ pub fn read_metrics_csv(path: &Path, num_classes: usize) -> Result<Vec<EpochReco
     Ok(rows)
 }
 
-/// Draws the learning curves into an RGB image of `width × height` pixels: left panel losses
-/// (train blue, validation red; y from 0 to the largest loss), right panel validation mean F1
-/// (green; y from 0 to 1). x is the epoch. No text, so no font is needed.
-pub fn learning_curve_image(rows: &[EpochRecord], width: u32, height: u32) -> image::RgbImage {
-    let mut img = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
-    let half = width / 2;
-    let panels = [(0u32, half), (half, width)];
-    let max_loss = rows
-        .iter()
-        .flat_map(|r| [r.train_loss, r.val_loss])
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max)
-        .max(1e-9);
-    let n = rows.len().max(2) as f64 - 1.0;
-    for (pi, &(x0, x1)) in panels.iter().enumerate() {
-        let m = 12u32;
-        let (left, right, top, bottom) =
-            (x0 + m, x1.saturating_sub(m), m, height.saturating_sub(m));
-        if right <= left + 2 || bottom <= top + 2 {
-            continue;
-        }
-        // Grid and axes.
-        for k in 0..=10u32 {
-            let y = bottom - (bottom - top) * k / 10;
-            draw_line(
-                &mut img,
-                left as f64,
-                y as f64,
-                right as f64,
-                y as f64,
-                [225, 225, 225],
-            );
-        }
-        draw_line(
-            &mut img,
-            left as f64,
-            top as f64,
-            left as f64,
-            bottom as f64,
-            [0, 0, 0],
-        );
-        draw_line(
-            &mut img,
-            left as f64,
-            bottom as f64,
-            right as f64,
-            bottom as f64,
-            [0, 0, 0],
-        );
-        let px = |i: usize| left as f64 + (right - left) as f64 * i as f64 / n;
-        let py =
-            |v: f64, max: f64| bottom as f64 - (bottom - top) as f64 * (v / max).clamp(0.0, 1.0);
-        let series: Vec<(Vec<f64>, f64, [u8; 3])> = if pi == 0 {
-            vec![
-                (
-                    rows.iter().map(|r| r.train_loss).collect(),
-                    max_loss,
-                    [31, 119, 180],
-                ),
-                (
-                    rows.iter().map(|r| r.val_loss).collect(),
-                    max_loss,
-                    [214, 39, 40],
-                ),
-            ]
-        } else {
-            vec![(
-                rows.iter().map(|r| r.mean_f1()).collect(),
-                1.0,
-                [44, 160, 44],
-            )]
-        };
-        for (vals, max, color) in series {
-            for i in 0..vals.len() {
-                if !vals[i].is_finite() {
-                    continue;
-                }
-                let (xa, ya) = (px(i), py(vals[i], max));
-                draw_dot(&mut img, xa, ya, color);
-                if i + 1 < vals.len() && vals[i + 1].is_finite() {
-                    draw_line(&mut img, xa, ya, px(i + 1), py(vals[i + 1], max), color);
-                }
-            }
-        }
-    }
-    img
-}
-
-/// Writes [`learning_curve_image`] (800 × 300) as PNG, atomically.
-pub fn learning_curve_png(path: &Path, rows: &[EpochRecord]) -> Result<(), NnError> {
-    let img = learning_curve_image(rows, 800, 300);
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| NnError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    capsid_core::write_atomically(path, |w| w.write_all(&bytes)).map_err(|e| NnError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })
-}
-
-fn put(img: &mut image::RgbImage, x: i64, y: i64, c: [u8; 3]) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        img.put_pixel(x as u32, y as u32, image::Rgb(c));
-    }
-}
-
-fn draw_line(img: &mut image::RgbImage, x0: f64, y0: f64, x1: f64, y1: f64, c: [u8; 3]) {
-    let steps = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
-    for i in 0..=steps {
-        let t = i as f64 / steps as f64;
-        put(
-            img,
-            (x0 + (x1 - x0) * t).round() as i64,
-            (y0 + (y1 - y0) * t).round() as i64,
-            c,
-        );
-    }
-}
-
-fn draw_dot(img: &mut image::RgbImage, x: f64, y: f64, c: [u8; 3]) {
-    for dy in -2..=2 {
-        for dx in -2..=2 {
-            put(img, x.round() as i64 + dx, y.round() as i64 + dy, c);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_round_trip_and_png() {
+    fn csv_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let rows: Vec<EpochRecord> = (1..=3)
             .map(|e| EpochRecord {
@@ -416,11 +282,5 @@ mod tests {
         assert_eq!(back.len(), 3);
         assert!(back[1].val_loss.is_nan());
         assert!((back[2].f1[0] - 0.3).abs() < 1e-6);
-        let png = dir.path().join("curve.png");
-        learning_curve_png(&png, &rows).unwrap();
-        let img = image::open(&png).unwrap().to_rgb8();
-        assert_eq!(img.dimensions(), (800, 300));
-        // Some blue pixels of the training curve are drawn.
-        assert!(img.pixels().any(|p| p.0 == [31, 119, 180]));
     }
 }

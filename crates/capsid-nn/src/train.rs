@@ -9,8 +9,8 @@
 //!   `config.toml` (resolved config + capsid version), `class_table.toml` (the target classes with
 //!   their output labels 1..K), `net.toml` + `weights.bpk` (the best model: a model folder that
 //!   [`crate::model::load_model_folder`] reads), `last/` (latest weights, Adam state and
-//!   `train_state.json`, for `--resume`), `checkpoints/step_<N>.bpk`, `metrics.csv` and
-//!   `learning_curve.png`.
+//!   `train_state.json`, for `--resume`), `checkpoints/step_<N>.bpk` and `metrics.csv` (the
+//!   CLI adds `learning_curve.png` through [`TrainObserver::on_epoch_saved`]).
 //!
 //! The loss of a step is Dice + cross-entropy (optionally class-weighted), plus for 3D-UCaps
 //! `recon_weight` × the reconstruction loss and `margin_weight` × the capsule margin loss. The
@@ -24,9 +24,7 @@ use crate::data::{
 use crate::loss::{
     class_weights_inverse_frequency, dice_ce_loss, downsample_labels, margin_loss, recon_loss,
 };
-use crate::metrics::{
-    learning_curve_png, read_metrics_csv, write_metrics_csv, EpochRecord, VoxelCounts,
-};
+use crate::metrics::{read_metrics_csv, write_metrics_csv, EpochRecord, VoxelCounts};
 use crate::mining;
 use crate::model::{save_model_folder, Net, NetConfig, NetOutput};
 use crate::NnError;
@@ -291,6 +289,9 @@ pub trait TrainObserver {
     fn on_epoch(&mut self, _record: &EpochRecord) {}
     /// A one-line note about the run (e.g. what the data preparation found).
     fn message(&mut self, _text: &str) {}
+    /// After each epoch's files (`metrics.csv`, `last/`) are written to the run folder `out`
+    /// (the CLI draws `learning_curve.png` from `metrics.csv` here).
+    fn on_epoch_saved(&mut self, _out: &Path) {}
 }
 
 /// An observer that does nothing.
@@ -799,8 +800,8 @@ pub fn train(
             }
         }
         write_metrics_csv(&out.join(RunLayout::METRICS), &class_names, &records)?;
-        learning_curve_png(&out.join(RunLayout::CURVE), &records)?;
         save_last(&net, &optim, &state)?;
+        observer.on_epoch_saved(out);
     }
     drop(stream);
     Ok(TrainSummary {

@@ -108,7 +108,6 @@ fn tiny_training_run_learns_and_writes_the_run_folder() {
         "class_table.toml",
         "net.toml",
         "weights.bpk",
-        "learning_curve.png",
         "last/optimizer.bpk",
         "last/train_state.json",
     ] {

@@ -84,6 +84,8 @@ impl MetricsTable {
                 "epoch" | "step" | "iteration" | "lr" | "learning_rate"
             ) || l.contains("time")
                 || l.contains("second")
+                || l.contains("elapsed")
+                || l.ends_with("_s")
         };
         let (mut losses, mut others) = (Vec::new(), Vec::new());
         for (i, c) in self.columns.iter().enumerate() {
@@ -251,6 +253,27 @@ fn draw_chart<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Renders a training run's `metrics.csv` as its `learning_curve.png` (the figure of
+/// [`learning_curve_figure`]: axes with units, legends; written to a temporary file, then
+/// renamed). Returns false, writing nothing, when the table has no curve column yet.
+pub fn write_learning_curve(
+    metrics_csv: &Path,
+    png: &Path,
+    model: &str,
+) -> Result<bool, ReportError> {
+    let text = std::fs::read_to_string(metrics_csv).map_err(|source| ReportError::Io {
+        path: metrics_csv.to_path_buf(),
+        source,
+    })?;
+    let table = MetricsTable::parse(&text, metrics_csv)?;
+    let Some(img) = learning_curve_figure(model, &table)? else {
+        return Ok(false);
+    };
+    let bytes = crate::figure::png_bytes(&img)?;
+    capsid_core::write_atomically(png, |w| std::io::Write::write_all(w, &bytes))?;
+    Ok(true)
+}
+
 /// The learning-curve figure of one training run: losses on the left, other metrics (F1, …) on
 /// the right, against epoch. `None` when the table has no curve column.
 pub fn learning_curve_figure(
@@ -352,6 +375,14 @@ mod tests {
         let (l, o) = t.curve_columns();
         assert_eq!(l, vec!["train_loss", "val_loss"]);
         assert_eq!(o, vec!["val_f1_ribosome"]);
+        // capsid train's own header: the elapsed time is bookkeeping, not a score (it used to be
+        // drawn on the score axis, flattening F1, precision and recall at 0).
+        let ours = MetricsTable::parse(
+            "epoch,step,lr,train_loss,val_loss,val_mean_f1,f1_ball,elapsed_s\n1,60,1e-3,2.2,2.3,0.1,0.1,45.3\n",
+            Path::new("metrics.csv"),
+        )
+        .unwrap();
+        assert_eq!(ours.curve_columns().1, vec!["val_mean_f1", "f1_ball"]);
         let bad = MetricsTable::parse("a,b\n1,2,3\n", Path::new("bad.csv"))
             .unwrap_err()
             .to_string();

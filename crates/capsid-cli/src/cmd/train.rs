@@ -7,8 +7,8 @@ use capsid_io::particles::{self, ReadOptions};
 use capsid_nn::data::{make_sample, TrainSample};
 use capsid_nn::metrics::EpochRecord;
 use capsid_nn::train::{
-    load_run_config, output_class_table, train, InputSpec, Monitor, TrainConfig, TrainObserver,
-    TrainOptions,
+    load_run_config, output_class_table, train, InputSpec, Monitor, RunLayout, TrainConfig,
+    TrainObserver, TrainOptions,
 };
 use capsid_nn::NetConfig;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,8 @@ class is background.
 The run folder gets config.toml (resolved, with the capsid version), class_table.toml (the targets
 with their output labels), net.toml + weights.bpk (the best model, enough for `capsid segment`),
 last/ (weights, Adam state, train_state.json for --resume), checkpoints/, metrics.csv and
-learning_curve.png (left: train loss blue, validation loss red; right: validation mean F1 green).
+learning_curve.png (left: training and validation loss; right: validation F1, precision and recall
+per class; axes and legends; redrawn after every epoch).
 
 Examples:
   capsid simulate --preset tiny --out sim
@@ -223,6 +224,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut bar = Bar {
         pb: crate::util::progress(total, "train"),
         names: out_table.classes.iter().map(|c| c.name.clone()).collect(),
+        model: cfg.net.name().to_string(),
     };
     let opts = TrainOptions {
         resume: args.resume,
@@ -304,11 +306,23 @@ fn tune_picking(
 struct Bar {
     pb: crate::util::Progress,
     names: Vec<String>,
+    model: String,
 }
 
 impl TrainObserver for Bar {
     fn message(&mut self, text: &str) {
         self.pb.suspend(|| eprintln!("{text}"));
+    }
+
+    /// `RUN/learning_curve.png`, redrawn from `metrics.csv` after every epoch (a failure to draw
+    /// it is a warning: the run goes on).
+    fn on_epoch_saved(&mut self, out: &std::path::Path) {
+        let csv = out.join(RunLayout::METRICS);
+        let png = out.join(RunLayout::CURVE);
+        if let Err(e) = capsid_report::curves::write_learning_curve(&csv, &png, &self.model) {
+            self.pb
+                .suspend(|| eprintln!("warning: {}: {e}", png.display()));
+        }
     }
     fn on_step(&mut self, global_step: u64, _total: u64, loss: f64, patches_per_s: f64) {
         self.pb.set_position(global_step);
