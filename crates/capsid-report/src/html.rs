@@ -85,7 +85,7 @@ table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:
 td.num{text-align:right;font-variant-numeric:tabular-nums}figure{margin:1em 0}img{max-width:100%;height:auto;\
 image-rendering:pixelated;border:1px solid #ddd}figcaption{color:#555;font-size:.95em;margin-top:.3em}\
 .note{color:#8a5a00;background:#fff8e6;border-left:4px solid #e0a800;padding:.4em .8em}\
-pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.9em}.meta{color:#666}nav a{margin-right:1em}.scroll{overflow-x:auto}";
+pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.9em}.meta{color:#666}nav a{margin-right:1em}.scroll{overflow-x:auto;max-width:100%}details{margin:1em 0}summary{cursor:pointer;color:#245}";
 
 /// The whole page.
 pub fn page(title: &str, meta: &str, sections: &[Section]) -> String {

@@ -178,24 +178,40 @@ fn results_section(
         ));
     }
     for (name, path) in &inputs.evaluations {
-        let s = summary::parse_eval_summary(&read_text(path)?, path)?;
+        let text = read_text(path)?;
+        let s = summary::parse_eval_summary(&text, path)?;
         body.push_str(&format!("<h3>{}</h3>\n", html::escape(name)));
-        if !s.settings.is_empty() {
-            let line: Vec<String> = s
-                .settings
-                .iter()
-                .map(|(k, v)| format!("{k} = {v}"))
-                .collect();
-            body.push_str(&format!(
-                "<p class=\"meta\">{}</p>\n",
-                html::escape(&line.join(" · "))
-            ));
+        // capsid evaluate's own summary: the short table first (per class P/R/F1 and the
+        // headline score), the confusion matrix and look-alikes; every column below, collapsed.
+        let typed = serde_json::from_str::<capsid_eval::EvaluationReport>(&text).ok();
+        if let Some(r) = &typed {
+            body.push_str(&headline(r));
         }
+        let mut details = String::new();
         for (title, table) in &s.tables {
             if s.tables.len() > 1 {
-                body.push_str(&format!("<h4>{}</h4>\n", html::escape(title)));
+                details.push_str(&format!("<h4>{}</h4>\n", html::escape(title)));
             }
-            body.push_str(&html::table(table));
+            details.push_str(&html::table(table));
+        }
+        if !s.settings.is_empty() {
+            let rows: Vec<Vec<String>> = s
+                .settings
+                .iter()
+                .map(|(k, v)| vec![k.clone(), v.clone()])
+                .collect();
+            details.push_str("<h4>Settings</h4>\n");
+            details.push_str(&html::table(&summary::Table {
+                header: vec!["setting".into(), "value".into()],
+                rows,
+            }));
+        }
+        if typed.is_some() {
+            body.push_str(&format!(
+                "<details><summary>Every column and setting</summary>\n{details}</details>\n"
+            ));
+        } else {
+            body.push_str(&details);
         }
         if s.tables.is_empty() {
             body.push_str(&note(
@@ -209,6 +225,86 @@ fn results_section(
         title: "Results".into(),
         body,
     })
+}
+
+/// The short results of a capsid evaluation: per class picks / true, precision, recall, F1 at the
+/// evaluation's tolerance, the macro average as the headline, then the confusion matrix (true
+/// class × picked class, from class-blind matching) and the look-alikes picked as targets.
+fn headline(r: &capsid_eval::EvaluationReport) -> String {
+    let f3 = |v: f64| format!("{v:.3}");
+    let mut rows: Vec<Vec<String>> = r
+        .classes
+        .iter()
+        .map(|c| {
+            vec![
+                c.class.clone(),
+                format!("{} / {}", c.n_picks, c.n_truth),
+                f3(c.precision),
+                f3(c.recall),
+                f3(c.f1),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "macro average".into(),
+        format!("{} / {}", r.n_picks, r.n_truth),
+        f3(r.macro_avg.precision),
+        f3(r.macro_avg.recall),
+        f3(r.macro_avg.f1),
+    ]);
+    let mut s = format!(
+        "<p><b>Macro F1 {:.3}</b> over {} class(es), matches within {} × the class radius.</p>\n",
+        r.macro_avg.f1, r.macro_avg.n_classes, r.params.tolerance_fraction
+    );
+    s.push_str(&html::table(&summary::Table {
+        header: ["class", "picks / true", "precision", "recall", "F1"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    }));
+    let cm = &r.confusion;
+    if !cm.counts.is_empty() {
+        let mut header = vec!["true \\ picked".to_string()];
+        header.extend(cm.picked_classes.iter().cloned());
+        let rows = cm
+            .true_classes
+            .iter()
+            .zip(&cm.counts)
+            .map(|(name, row)| {
+                let mut cells = vec![name.clone()];
+                cells.extend(row.iter().map(|n| n.to_string()));
+                cells
+            })
+            .collect();
+        s.push_str("<h4>Confusion matrix</h4>\n<p class=\"meta\">Rows: the true class of each particle (background: picks on no particle); columns: the class it was picked as (missed: no pick).</p>\n");
+        s.push_str(&html::table(&summary::Table { header, rows }));
+    }
+    if let Some(d) = &r.decoys {
+        let rows = d
+            .decoys
+            .iter()
+            .map(|p| {
+                vec![
+                    p.decoy_class.clone(),
+                    format!("{} / {}", p.picked, p.n),
+                    format!("{:.1}", 100.0 * p.share_picked),
+                ]
+            })
+            .collect();
+        s.push_str(&format!(
+            "<h4>Look-alikes picked as targets: {} of {} ({:.1} %)</h4>\n",
+            d.decoys_picked,
+            d.n_decoys,
+            100.0 * d.share_decoys_picked
+        ));
+        s.push_str(&html::table(&summary::Table {
+            header: ["look-alike class", "picked / present", "%"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        }));
+    }
+    s
 }
 
 fn timings_section(
@@ -679,5 +775,51 @@ mod tests {
         assert_eq!(slice_scale(None, [100, 1000, 1000]), 1);
         assert_eq!(slice_scale(Some(20), [64, 64, 64]), 8);
         assert_eq!(slice_scale(Some(0), [64, 64, 64]), 1);
+    }
+
+    /// capsid evaluate's summary gives the short table, the headline and the confusion matrix.
+    #[test]
+    fn headline_of_a_capsid_evaluation() {
+        use capsid_core::{ClassDef, ClassTable, Particle};
+        let class = |name: &str, label| ClassDef {
+            name: name.into(),
+            label,
+            radius_a: None,
+            radius_vox: Some(4.0),
+            template: None,
+        };
+        let table = ClassTable {
+            classes: vec![class("ribosome", 1), class("proteasome", 2)],
+        };
+        let truth = vec![
+            Particle::new("ribosome", 10.0, 10.0, 10.0),
+            Particle::new("proteasome", 30.0, 30.0, 30.0),
+        ];
+        // The ribosome found; the proteasome picked as a ribosome; one pick on nothing.
+        let picks = vec![
+            Particle::new("ribosome", 10.5, 10.0, 10.0),
+            Particle::new("ribosome", 30.0, 30.5, 30.0),
+            Particle::new("proteasome", 50.0, 50.0, 50.0),
+        ];
+        let params = capsid_eval::EvalParams {
+            tolerance_fraction: 0.5,
+            ..Default::default()
+        };
+        let r = capsid_eval::evaluate_picks(&picks, &truth, &table, &params).unwrap();
+        // Through JSON, as the report reads it.
+        let back: capsid_eval::EvaluationReport =
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        let h = headline(&back);
+        assert!(h.contains("Macro F1 0.333"), "{h}");
+        assert!(
+            h.contains("<td>ribosome</td><td>2 / 1</td><td class=\"num\">0.500</td>"),
+            "{h}"
+        );
+        assert!(h.contains("Confusion matrix"), "{h}");
+        // Row proteasome: picked once as ribosome (column 1), none as proteasome, none missed.
+        assert!(
+            h.contains("<td>proteasome</td><td class=\"num\">1</td><td class=\"num\">0</td><td class=\"num\">0</td>"),
+            "{h}"
+        );
     }
 }
