@@ -110,8 +110,8 @@ fn report_writes_page_and_figures() {
     assert!(html.contains("<td>ball</td>") && html.contains("<td>simulate</td>"));
     assert_eq!(
         html.matches("data:image/png;base64,").count(),
-        2,
-        "overlay and picks figures"
+        3,
+        "overlay and picks figures, and the raw slices behind a click"
     );
     assert!(d.path().join("report/overlay_prediction.png").exists());
     assert!(d.path().join("report/picks_prediction.png").exists());

@@ -399,6 +399,13 @@ fn convolve_lane(input: &[f32], kernel: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Gaussian low-pass of one slice `[y, x]` with σ in pixels (the kernel of [`gaussian_kernel`],
+/// mirrored edges); non-finite pixels count as 0. σ ≤ 0 returns the slice unchanged.
+pub fn gaussian_blur_2d(slice: ArrayView2<f32>, sigma_px: f64) -> Array2<f32> {
+    let clean = slice.mapv(|v| if v.is_finite() { v } else { 0.0 });
+    blur_xy(clean.view(), &gaussian_kernel(sigma_px))
+}
+
 /// Blurs one slice `[y, x]` along x then y.
 fn blur_xy(slice: ArrayView2<f32>, kernel: &[f32]) -> Array2<f32> {
     let (ny, nx) = slice.dim();

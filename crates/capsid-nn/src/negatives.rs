@@ -27,37 +27,9 @@ pub struct NegativeSearch {
     pub max_count: usize,
 }
 
-/// Separable Gaussian low-pass of `vol` with σ in voxels (kernel cut at 3σ, edges clamped).
-pub fn gaussian_lowpass(vol: &Array3<f32>, sigma_vox: f64) -> Array3<f32> {
-    if sigma_vox <= 0.0 {
-        return vol.clone();
-    }
-    let half = (3.0 * sigma_vox).ceil() as isize;
-    let kernel: Vec<f32> = (-half..=half)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma_vox * sigma_vox)).exp() as f32)
-        .collect();
-    let norm: f32 = kernel.iter().sum();
-    let kernel: Vec<f32> = kernel.iter().map(|k| k / norm).collect();
-    let mut out = vol.clone();
-    for axis in 0..3 {
-        let src = out.clone();
-        let n = src.len_of(Axis(axis)) as isize;
-        for (mut dst_lane, src_lane) in out
-            .lanes_mut(Axis(axis))
-            .into_iter()
-            .zip(src.lanes(Axis(axis)))
-        {
-            for i in 0..n {
-                let mut acc = 0.0f32;
-                for (k, w) in kernel.iter().enumerate() {
-                    let j = (i + k as isize - half).clamp(0, n - 1);
-                    acc += w * src_lane[j as usize];
-                }
-                dst_lane[i as usize] = acc;
-            }
-        }
-    }
-    out
+/// Gaussian low-pass of `vol` with σ in voxels (capsid-core's, as `capsid prep` uses).
+fn gaussian_lowpass(vol: &Array3<f32>, sigma_vox: f64) -> Array3<f32> {
+    capsid_core::prep::gaussian_lowpass(vol.view(), sigma_vox)
 }
 
 /// Separable maximum filter over a cube of half side `half` (edges clamped).

@@ -468,8 +468,17 @@ fn slices_section(
     let [nz, ny, _] = shape;
     let (z0, y0) = (nz / 2, ny / 2);
     let scale = slice_scale(opts.scale, shape);
-    let grey_xy = overlay::percentile_stretch(tomo_xy.view(), 1.0, 99.0);
-    let grey_xz = overlay::percentile_stretch(tomo_xz.view(), 1.0, 99.0);
+    // Display slices are low-passed (particles show at cryo-ET's SNR); the raw ones are a click
+    // away at the end of the section.
+    let shown = |s: &ndarray::Array2<f32>| {
+        overlay::percentile_stretch(
+            overlay::gaussian_blur_2d(s.view(), overlay::DISPLAY_SIGMA_PX).view(),
+            1.0,
+            99.0,
+        )
+    };
+    let grey_xy = shown(&tomo_xy);
+    let grey_xz = shown(&tomo_xz);
     let class_text = match (select, &opts.class) {
         (ClassSelect::Label(_), Some(n)) => format!("class {n}"),
         _ => "all classes".to_string(),
@@ -572,7 +581,7 @@ fn slices_section(
                     body.push_str(&html::figure(
                         &png,
                         &title,
-                        &format!("{title}. Central slices, ×{scale}. {}.", counts.join("; ")),
+                        &format!("{title}. Central slices, low-passed for display (Gaussian, σ = {} pixels), ×{scale}. {}.", overlay::DISPLAY_SIGMA_PX, counts.join("; ")),
                     ));
                     figures.push((name, png));
                 }
@@ -631,6 +640,31 @@ fn slices_section(
             body.push_str(&note(notes, format!("{}: no picks.", set.name)));
         }
     }
+    // The raw central slices (no low-pass), behind a click.
+    let raw_panels: Vec<figure::Panel> = [(&xy_cap, &tomo_xy), (&xz_cap, &tomo_xz)]
+        .into_iter()
+        .map(|(cap, s)| figure::Panel {
+            caption: cap.clone(),
+            image: overlay::upscale_nearest(
+                &overlay::grey_image(&overlay::percentile_stretch(s.view(), 1.0, 99.0)),
+                scale,
+            ),
+        })
+        .collect();
+    let raw_title = "Raw central slices (no low-pass)";
+    let png = figure::png_bytes(&figure::compose(raw_title, &[raw_panels], &[])?)?;
+    body.push_str(&format!(
+        "<details><summary>{raw_title}</summary>\n{}</details>\n",
+        html::figure(
+            &png,
+            raw_title,
+            &format!(
+                "The tomogram's central slices as stored, ×{scale}, 1st–99th percentile stretch; the figures above show them low-passed (Gaussian, σ = {} pixels).",
+                overlay::DISPLAY_SIGMA_PX
+            )
+        )
+    ));
+    figures.push(("slices_raw.png".into(), png));
     Ok(section(body))
 }
 

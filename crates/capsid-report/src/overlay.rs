@@ -118,6 +118,12 @@ pub fn xz_slice<T: Clone>(data: &Array3<T>, y: usize) -> Array2<T> {
     data.index_axis(Axis(1), y).to_owned()
 }
 
+/// σ (pixels) of the low-pass that display slices get: at cryo-ET's SNR a raw slice is mostly
+/// noise, and particles of a few voxels' radius show once it is smoothed at about their scale.
+pub const DISPLAY_SIGMA_PX: f64 = 1.5;
+
+pub use capsid_core::prep::gaussian_blur_2d;
+
 /// Maps a float slice to 8-bit grey: the `lo_pct` and `hi_pct` percentiles (0–100) of its
 /// finite values become 0 and 255, values between are scaled linearly and values outside are
 /// clipped. Non-finite values become 0; a constant slice becomes mid-grey (128).
@@ -393,6 +399,29 @@ pub fn draw_markers(img: &mut RgbImage, markers: &[Marker], plane: Plane, factor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_blur_smooths_noise_and_keeps_the_mean() {
+        // A checkerboard (pure high frequency) flattens; a constant stays; σ 0 is the identity.
+        let chk = Array2::from_shape_fn(
+            (20, 30),
+            |(y, x)| if (x + y) % 2 == 0 { 1.0f32 } else { -1.0 },
+        );
+        let b = gaussian_blur_2d(chk.view(), 1.5);
+        assert_eq!(b.dim(), (20, 30));
+        let inner = b.slice(ndarray::s![5..15, 5..25]);
+        assert!(inner.iter().all(|v| v.abs() < 0.05), "{inner:?}");
+        let flat = Array2::from_elem((5, 7), 3.0f32);
+        assert!(gaussian_blur_2d(flat.view(), 2.0)
+            .iter()
+            .all(|v| (v - 3.0).abs() < 1e-5));
+        assert_eq!(gaussian_blur_2d(chk.view(), 0.0), chk);
+        // A bright dot spreads symmetrically.
+        let mut dot = Array2::<f32>::zeros((9, 9));
+        dot[[4, 4]] = 1.0;
+        let d = gaussian_blur_2d(dot.view(), 1.0);
+        assert!(d[[4, 4]] < 1.0 && d[[4, 4]] > d[[4, 5]] && (d[[4, 5]] - d[[5, 4]]).abs() < 1e-6);
+    }
     use ndarray::{array, Array3};
 
     #[test]

@@ -31,13 +31,15 @@ fn full_run_folder_gives_page_and_figures() {
         "learning_unet.png",
         "pr_ucaps.png",
         "pr_unet.png",
+        "slices_raw.png",
     ] {
         assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
     }
     assert!(s.notes.is_empty(), "{:?}", s.notes);
     let html = std::fs::read_to_string(&s.html).unwrap();
-    // One data URI per figure, nothing external.
-    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 8);
+    // One data URI per figure (the raw slices behind a click), nothing external.
+    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 9);
+    assert!(html.contains("<details><summary>Raw central slices (no low-pass)</summary>"));
     assert!(!html.contains("<script") && !html.contains("src=\"http"));
     // Tables: evaluation rows and stage wall times with a total.
     assert!(html.contains("<th>precision</th>") && html.contains("<th>fbeta</th>"));
