@@ -85,4 +85,24 @@ fn a_chain_of_help_examples_runs_verbatim() {
     let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
     let f1 = v["macro_avg"]["f1"].as_f64().unwrap();
     assert!(f1 > 0.8, "macro F1 {f1} from the exact label map");
+
+    // --json: the same figures, machine-readable on stdout.
+    let mut pick = example("pick", "tomo_labels.mrc --classes classes.toml --out");
+    pick.retain(|w| w != "tomo_picks.star");
+    pick.extend(["picks_json.star".into(), "--json".into()]);
+    let out: serde_json::Value = serde_json::from_str(run(d, &pick).trim()).unwrap();
+    let n = out["picks"].as_u64().unwrap();
+    let by_class: u64 = out["by_class"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(n > 0 && n == by_class, "{out}");
+    let mut eval = example("evaluate", "--picks tomo_picks.star");
+    let at = eval.iter().position(|w| w == "eval").unwrap();
+    eval[at] = "eval_json".into();
+    eval.push("--json".into());
+    let out: serde_json::Value = serde_json::from_str(run(d, &eval).trim()).unwrap();
+    assert_eq!(out["macro_avg"]["f1"].as_f64(), Some(f1));
 }

@@ -622,7 +622,7 @@ fn slices_section(
             let png = figure::png_bytes(&fig)?;
             let tally = if truth.is_some() {
                 format!(
-                    "Picks matched: {}; false picks: {}; particles missed: {} (display matching: same class, centre within the class radius)",
+                    "Picks matched: {}; false picks: {}; particles missed: {} (display matching: same class, centre within the whole class radius, looser than the results table's tolerance, so these counts can exceed its TP)",
                     count(overlay::PickStatus::TruePositive),
                     count(overlay::PickStatus::FalsePositive),
                     count(overlay::PickStatus::FalseNegative)

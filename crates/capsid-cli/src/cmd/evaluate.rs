@@ -88,6 +88,9 @@ pub struct Args {
     /// Replace an existing evaluation in --out.
     #[arg(long)]
     pub force: bool,
+    /// Print the evaluation as JSON (the content of summary.json) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Reads truth without a class table (so classes outside the table are kept and later ignored),
@@ -310,6 +313,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     capsid_core::write_atomically(&args.out.join("config.toml"), |w| {
         std::io::Write::write_all(w, config.as_bytes())
     })?;
+    if args.json {
+        println!("{json}");
+        return Ok(());
+    }
     print!("{table}");
     println!("→ {}", args.out.join("summary.json").display());
     Ok(())

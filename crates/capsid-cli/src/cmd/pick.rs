@@ -61,6 +61,9 @@ pub struct Args {
     /// Replace an existing output file (the previous one is kept as NAME.bak).
     #[arg(long)]
     pub force: bool,
+    /// Print the summary as JSON (`{"picks": N, "by_class": {...}, "out": PATH}`) instead of text.
+    #[arg(long)]
+    pub json: bool,
     /// Drop clusters/components smaller than this many voxels.
     #[arg(long, default_value_t = 0)]
     pub min_size: usize,
@@ -380,6 +383,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Some(e) = per_class.iter_mut().find(|(n, _)| *n == p.class) {
             e.1 += 1;
         }
+    }
+    if args.json {
+        let by_class: serde_json::Map<String, serde_json::Value> = per_class
+            .iter()
+            .map(|(n, c)| (n.clone(), serde_json::Value::from(*c)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"picks": picks.len(), "by_class": by_class, "out": args.out})
+        );
+        return Ok(());
     }
     let summary: Vec<String> = per_class.iter().map(|(n, c)| format!("{n} {c}")).collect();
     println!(
