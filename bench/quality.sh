@@ -69,9 +69,9 @@ for seed in $SEEDS; do
     else
     train_cmd=("$CAPSID" train --model "$model"
       --classes "$DATA/class_table.toml"
-      --tomo "$DATA/tomo_000/reconstruction.mrc" --particles "$DATA/tomo_000/particle_locations.txt"
-      --tomo "$DATA/tomo_001/reconstruction.mrc" --particles "$DATA/tomo_001/particle_locations.txt"
-      --tomo "$DATA/tomo_002/reconstruction.mrc" --particles "$DATA/tomo_002/particle_locations.txt"
+      --tomogram "$DATA/tomo_000/reconstruction.mrc" --particles "$DATA/tomo_000/particle_locations.txt"
+      --tomogram "$DATA/tomo_001/reconstruction.mrc" --particles "$DATA/tomo_001/particle_locations.txt"
+      --tomogram "$DATA/tomo_002/reconstruction.mrc" --particles "$DATA/tomo_002/particle_locations.txt"
       --patch 32 --batch 4 --lr 1e-3 --epochs "${EPOCHS:-1000}" --steps 60 --patience 0
       --max-minutes "$BUDGET_MIN" --seed "$seed" --threads "$THREADS")
     # shellcheck disable=SC2206
