@@ -606,15 +606,16 @@ pub fn train(
         ));
     }
     let mined_path = out.join(mining::MINED_FILE);
-    if cfg.data.negative_source.uses_model() {
-        if opts.resume {
+    if opts.resume {
+        if cfg.data.negative_source.uses_model() {
             // The negatives mined before the interruption.
             for (si, c) in mining::read_mined_csv(&mined_path, &samples) {
                 samples[si].negatives.push(c);
             }
-        } else if mined_path.exists() {
-            std::fs::remove_file(&mined_path).map_err(|e| io_err(&mined_path, e))?;
         }
+    } else if mined_path.exists() {
+        // A replaced run's list would be mistaken for this one's.
+        std::fs::remove_file(&mined_path).map_err(|e| io_err(&mined_path, e))?;
     }
     let mut samples = Arc::new(samples);
     let sp = Arc::new(split(&samples, &cfg.data, cfg.seed));
