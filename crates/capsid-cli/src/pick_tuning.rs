@@ -1,14 +1,18 @@
 //! Choosing a trained model's picking settings on labelled data (after `capsid train`): segment a
-//! tuning tomogram with the best weights, mean-shift the label map, and keep for each class the
-//! minimum cluster size (fraction of the class's sphere volume) that gives the best strict F1
-//! (tolerance 0.5 × radius). Saved as the run's `pick_settings.toml`, which `capsid pick` uses
-//! by default for label maps of that model.
+//! tuning tomogram with the best weights and, for each class, try both pickers with the threshold
+//! that gives the best strict F1 (tolerance 0.5 × radius): mean shift of the label map with a
+//! minimum cluster size (fraction of the class's sphere volume), and peaks of the class's
+//! probability map smoothed at half its radius with a minimum score. The better one is kept
+//! (ties: mean shift, the seed's picker). Saved as the run's `pick_settings.toml`, which
+//! `capsid pick` uses by default for maps of that model.
 
 use anyhow::Context;
 use capsid_core::{ClassTable, Particle, Volume};
 use capsid_nn::data::TrainSample;
 use capsid_nn::segment::{argmax_labels, segment_volume, Blend, NetPredictor, SegmentConfig};
-use capsid_pick::{ClassPickSettings, MeanShiftParams, PickSettings};
+use capsid_pick::{
+    ClassPickSettings, MeanShiftParams, PickSettings, TunedMethod, PEAK_SIGMA_FRACTION,
+};
 use std::path::Path;
 
 /// Strict tolerance, as a fraction of the class radius, used for tuning.
@@ -47,11 +51,70 @@ pub fn tune_and_save(
     let probs = segment_volume(&sample.tomogram.data.view(), &cfg, &mut predictor)
         .with_context(|| format!("segmenting {} for pick tuning", sample.name))?;
     let labels = sample.tomogram.with_data(argmax_labels(&probs.view()));
-    let settings = tune_on_label_map(&labels, sample, out_table, what)?;
+    let mut settings = tune_on_label_map(&labels, sample, out_table, what)?;
+    tune_peaks(&mut settings, &probs, &sample.tomogram, sample, out_table)?;
     let path = run.join(PickSettings::FILE);
     let text = settings.to_toml_string();
     capsid_core::write_atomically(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     Ok(settings)
+}
+
+/// The target particles of `sample` as named picks (class names of `out_table`).
+fn truth_of(sample: &TrainSample, out_table: &ClassTable) -> Vec<Particle> {
+    sample
+        .particles
+        .iter()
+        .filter_map(|p| {
+            let def = out_table.by_label(p.label)?;
+            let [x, y, z] = p.center_xyz;
+            Some(Particle::new(def.name.clone(), x, y, z))
+        })
+        .collect()
+}
+
+/// For each class of `settings` (tuned for mean shift), tunes peaks of its probability map
+/// (`probs[label]`, `[C, z, y, x]` with the background at 0) and switches the class to peaks
+/// when their strict F1 is higher.
+pub fn tune_peaks(
+    settings: &mut PickSettings,
+    probs: &ndarray::Array4<f32>,
+    grid: &Volume<f32>,
+    sample: &TrainSample,
+    out_table: &ClassTable,
+) -> anyhow::Result<()> {
+    let truth = truth_of(sample, out_table);
+    let voxel = grid.voxel_size() as f64;
+    for c in &out_table.classes {
+        let r = c.radius_voxels(voxel);
+        let map = grid.with_data(
+            probs
+                .index_axis(ndarray::Axis(0), c.label as usize)
+                .to_owned(),
+        );
+        // Candidates down to 0.05: below it a peak is not a particle the network saw.
+        let picks = capsid_pick::peaks(&map, &c.name, r, PEAK_SIGMA_FRACTION, 0.05)?;
+        let t = capsid_eval::tune_min_score(&picks, &truth, &c.name, TUNING_TOLERANCE * r);
+        let Some(s) = settings.classes.iter_mut().find(|s| s.name == c.name) else {
+            continue;
+        };
+        eprintln!(
+            "  {}: mean shift F1 {:.3} (min cluster {:.2} × sphere), peaks F1 {:.3} (min score {:.3})",
+            c.name, s.tuning_f1, s.min_fraction, t.f1, t.threshold
+        );
+        s.min_score = t.threshold;
+        s.sigma_fraction = PEAK_SIGMA_FRACTION;
+        if t.tp > 0 && t.f1 > s.tuning_f1 {
+            s.method = TunedMethod::Peaks;
+            s.tuning_f1 = t.f1;
+            s.tuning_precision = t.precision;
+            s.tuning_recall = t.recall;
+        }
+    }
+    settings.tuned_on = settings.tuned_on.replace(
+        "mean shift of the label map",
+        "mean shift of the label map or peaks of the probability maps, the better per class",
+    );
+    Ok(())
 }
 
 /// The per-class settings that maximise strict F1 of mean-shift picks from `labels` against the
@@ -64,15 +127,7 @@ pub fn tune_on_label_map(
 ) -> anyhow::Result<PickSettings> {
     let picks = capsid_pick::mean_shift(labels, out_table, &MeanShiftParams::default())?;
     let voxel = labels.voxel_size() as f64;
-    let truth: Vec<Particle> = sample
-        .particles
-        .iter()
-        .filter_map(|p| {
-            let def = out_table.by_label(p.label)?;
-            let [x, y, z] = p.center_xyz;
-            Some(Particle::new(def.name.clone(), x, y, z))
-        })
-        .collect();
+    let truth = truth_of(sample, out_table);
     let classes = out_table
         .classes
         .iter()
@@ -97,7 +152,10 @@ pub fn tune_on_label_map(
             }
             ClassPickSettings {
                 name: c.name.clone(),
-                min_fraction: t.min_fraction,
+                method: TunedMethod::Meanshift,
+                min_fraction: t.threshold,
+                min_score: 0.0,
+                sigma_fraction: PEAK_SIGMA_FRACTION,
                 tuning_f1: t.f1,
                 tuning_precision: t.precision,
                 tuning_recall: t.recall,

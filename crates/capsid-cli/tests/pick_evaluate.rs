@@ -251,3 +251,94 @@ fn bad_inputs_fail_with_one_line_naming_the_file() {
     assert!(err.contains("missing.star"), "{err}");
     assert!(!d.join("e").join("summary.json").exists());
 }
+
+/// A model whose tuned settings pick "small" by peaks of its probability map: `capsid pick`
+/// without --method finds that map beside the label map (as `capsid segment` writes it) and
+/// keeps the particle, not the one-voxel specks that mean shift of the label map would keep.
+#[test]
+fn tuned_settings_pick_a_class_by_peaks_of_its_probability_map() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    let seg = d.join("seg");
+    let run = d.join("run");
+    std::fs::create_dir_all(&seg).unwrap();
+    std::fs::create_dir_all(&run).unwrap();
+    // Label map: the balls, plus specks labelled "small" away from them.
+    let (mut labels, _) = maps();
+    let specks = [
+        [35usize, 3usize, 3usize],
+        [3, 30, 28],
+        [36, 30, 5],
+        [4, 4, 28],
+    ];
+    for [x, y, z] in specks {
+        labels.data[[z, y, x]] = 2;
+    }
+    write_labels(&seg.join("tomo_labels.mrc"), &labels, LabelMode::Uint8Mode0).unwrap();
+    let prob = labels.with_data(labels.data.mapv(|l| if l == 2 { 0.99f32 } else { 0.01 }));
+    let prob = {
+        let mut p = prob;
+        for ((z, y, x), v) in p.data.indexed_iter_mut() {
+            let c = BALLS[2].0;
+            let d2 =
+                (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) + (z as f64 - c[2]).powi(2);
+            if d2 <= 9.0 {
+                *v = 0.8;
+            }
+        }
+        p
+    };
+    let prob_path = seg.join("tomo_prob_small.mrc");
+    write_volume(&prob_path, &prob, MrcMode::Float32).unwrap();
+    std::fs::write(
+        seg.join("segment.toml"),
+        format!("model = \"{}\"\n", s(&run)),
+    )
+    .unwrap();
+    std::fs::write(
+        run.join("pick_settings.toml"),
+        "capsid_version = \"x\"\ntuned_on = \"test\"\n\
+         [[class]]\nname = \"big\"\nmin_fraction = 0.0\n\
+         [[class]]\nname = \"small\"\nmethod = \"peaks\"\nmin_fraction = 0.0\nmin_score = 0.3\n",
+    )
+    .unwrap();
+    let out = d.join("picks.csv");
+    let labels_arg = seg.join("tomo_labels.mrc");
+    let classes = d.join("classes.toml");
+    let pick = |extra: &[&str]| {
+        let mut a = vec![
+            "pick",
+            s(&labels_arg),
+            "--classes",
+            s(&classes),
+            "--out",
+            s(&out),
+            "--force",
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let args = pick(&[]);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let picks = read_particles(&out, &ReadOptions::default()).unwrap();
+    let small: Vec<&Particle> = picks.iter().filter(|p| p.class == "small").collect();
+    assert_eq!(small.len(), 1, "{small:?}");
+    assert!(small[0].distance_to(BALLS[2].0) < 1.0, "{small:?}");
+    assert_eq!(picks.iter().filter(|p| p.class == "big").count(), 2);
+    let record = std::fs::read_to_string(d.join("picks.csv.pick.toml")).unwrap();
+    assert!(
+        record.contains("[[tuned_peaks]]") && record.contains("tomo_prob_small.mrc"),
+        "{record}"
+    );
+    // Mean shift asked for explicitly: the specks come back as "small" picks.
+    let args = pick(&["--method", "meanshift"]);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let picks = read_particles(&out, &ReadOptions::default()).unwrap();
+    assert!(picks.iter().filter(|p| p.class == "small").count() > 1);
+    // Without the probability map: one line naming it and saying how to get it.
+    std::fs::remove_file(&prob_path).unwrap();
+    let args = pick(&[]);
+    let o = capsid(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    fails_with(&o, &["tomo_prob_small.mrc", "--probs", "peaks"]);
+}

@@ -34,5 +34,5 @@ pub use hitbox::{hitbox, HitboxReport};
 pub use matching::{ConfusionMatrix, EvalParams};
 pub use metrics::Counts;
 pub use report::{evaluate_picks, ClassScores, EvaluationReport, MacroScores};
-pub use tune::{tune_min_fraction, TunedThreshold};
-pub use voxel::{pr_curve, voxel_scores, PrCurve, VoxelScores};
+pub use tune::{tune_min_fraction, tune_min_score, TunedThreshold};
+pub use voxel::{pr_curve, voxel_scores, PrCurve, PrPoint, VoxelScores};

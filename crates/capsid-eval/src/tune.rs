@@ -1,5 +1,6 @@
 //! Choosing a class's picking threshold on labelled data (a validation tomogram): the smallest
-//! cluster size, as a fraction of the class's sphere volume, that gives the best strict F1.
+//! cluster size, as a fraction of the class's sphere volume ([`tune_min_fraction`]), or the
+//! smallest peak score ([`tune_min_score`]), that gives the best strict F1.
 //!
 //! A label map from a network holds, besides the particles, specks and fragments where it is
 //! unsure; mean shift turns each into a cluster whose size (voxels) is its score. The right
@@ -20,9 +21,10 @@ pub const MIN_FRACTIONS: [f64; 14] = [
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TunedThreshold {
     pub class: String,
-    /// Keep clusters of at least this fraction of the class's sphere volume.
-    pub min_fraction: f64,
-    /// Scores on the tuning data at that fraction.
+    /// The smallest kept: a fraction of the class's sphere volume ([`tune_min_fraction`]) or a
+    /// score ([`tune_min_score`]).
+    pub threshold: f64,
+    /// Scores on the tuning data at that threshold.
     pub tp: u64,
     pub fp: u64,
     #[serde(rename = "fn")]
@@ -48,12 +50,67 @@ pub fn tune_min_fraction(
     tolerance_vox: f64,
     fallback: f64,
 ) -> TunedThreshold {
+    best_threshold(
+        picks,
+        truth,
+        class,
+        tolerance_vox,
+        &MIN_FRACTIONS,
+        sphere_vox,
+        fallback,
+    )
+}
+
+/// Most thresholds [`tune_min_score`] tries (quantiles of the scores beyond that).
+pub const MAX_SCORE_THRESHOLDS: usize = 256;
+
+/// The minimum score (e.g. a peak's smoothed probability) that gives `class` the best F1 against
+/// `truth` when picks scoring below it are dropped; the thresholds tried are the picks' own
+/// scores (at most [`MAX_SCORE_THRESHOLDS`] of them, evenly spaced in rank). Matching, ties and
+/// the fallback (here: 0, keep everything) are as for [`tune_min_fraction`].
+pub fn tune_min_score(
+    picks: &[Particle],
+    truth: &[Particle],
+    class: &str,
+    tolerance_vox: f64,
+) -> TunedThreshold {
+    let mut scores: Vec<f64> = picks
+        .iter()
+        .filter(|p| p.class == class)
+        .map(|p| p.score.unwrap_or(0.0))
+        .filter(|s| s.is_finite())
+        .collect();
+    scores.sort_by(f64::total_cmp);
+    scores.dedup();
+    let n = scores.len();
+    let thresholds: Vec<f64> = if n <= MAX_SCORE_THRESHOLDS {
+        scores
+    } else {
+        (0..MAX_SCORE_THRESHOLDS)
+            .map(|i| scores[i * (n - 1) / (MAX_SCORE_THRESHOLDS - 1)])
+            .collect()
+    };
+    best_threshold(picks, truth, class, tolerance_vox, &thresholds, 1.0, 0.0)
+}
+
+/// The threshold of `thresholds` (ascending) with the best F1 when picks of `class` whose score
+/// is below `threshold × scale` are dropped; ties go to the larger threshold; `fallback` when
+/// none finds a particle.
+fn best_threshold(
+    picks: &[Particle],
+    truth: &[Particle],
+    class: &str,
+    tolerance_vox: f64,
+    thresholds: &[f64],
+    scale: f64,
+    fallback: f64,
+) -> TunedThreshold {
     let mut best: Option<TunedThreshold> = None;
     let mut at_fallback: Option<TunedThreshold> = None;
-    for f in MIN_FRACTIONS.into_iter().chain([fallback]) {
+    for &t in thresholds.iter().chain([&fallback]) {
         let kept: Vec<Particle> = picks
             .iter()
-            .filter(|p| p.class == class && p.score.unwrap_or(0.0) >= f * sphere_vox)
+            .filter(|p| p.class == class && p.score.unwrap_or(0.0) >= t * scale)
             .cloned()
             .collect();
         let m = match_class(&kept, truth, class, tolerance_vox, None);
@@ -64,7 +121,7 @@ pub fn tune_min_fraction(
         };
         let cand = TunedThreshold {
             class: class.to_string(),
-            min_fraction: f,
+            threshold: t,
             tp: c.tp,
             fp: c.fp,
             fn_: c.fn_,
@@ -72,7 +129,7 @@ pub fn tune_min_fraction(
             recall: c.recall(),
             f1: c.f1(),
         };
-        if f == fallback {
+        if t == fallback {
             at_fallback = Some(cand.clone());
         }
         if best.as_ref().is_none_or(|b| cand.f1 >= b.f1) {
@@ -85,7 +142,7 @@ pub fn tune_min_fraction(
     }
     at_fallback.unwrap_or(TunedThreshold {
         class: class.to_string(),
-        min_fraction: fallback,
+        threshold: fallback,
         tp: 0,
         fp: 0,
         fn_: 0,
@@ -116,7 +173,7 @@ mod tests {
         let t = tune_min_fraction(&picks, &truth, "a", 1000.0, 2.0, 0.0);
         assert_eq!((t.tp, t.fp, t.fn_), (5, 0, 0), "{t:?}");
         // Largest fraction that still keeps the 300-voxel clusters.
-        assert!((t.min_fraction - 0.3).abs() < 1e-12, "{t:?}");
+        assert!((t.threshold - 0.3).abs() < 1e-12, "{t:?}");
         // A threshold above every cluster loses everything: not chosen.
         assert!(t.f1 > 0.99);
     }
@@ -127,10 +184,39 @@ mod tests {
         // Only specks far from the particle: every fraction scores F1 0.
         let picks: Vec<Particle> = (1..4).map(|i| pick(50.0 * i as f64, 400.0)).collect();
         let t = tune_min_fraction(&picks, &truth, "a", 1000.0, 2.0, 0.1);
-        assert_eq!(t.min_fraction, 0.1, "{t:?}");
+        assert_eq!(t.threshold, 0.1, "{t:?}");
         assert_eq!((t.tp, t.fp, t.fn_), (0, 3, 1), "{t:?}");
         // With no picks at all, the same.
         let t = tune_min_fraction(&[], &truth, "a", 1000.0, 2.0, 0.0);
-        assert_eq!(t.min_fraction, 0.0);
+        assert_eq!(t.threshold, 0.0);
+    }
+
+    #[test]
+    fn the_score_threshold_separates_particles_from_background_peaks() {
+        let truth: Vec<Particle> = (0..4)
+            .map(|i| Particle::new("a", 20.0 * i as f64, 0.0, 0.0))
+            .collect();
+        // Three particles at 0.6–0.8 (one missed), background peaks at 0.1–0.5 and one at 0.7.
+        let mut picks = vec![pick(0.0, 0.8), pick(20.0, 0.6), pick(40.0, 0.65)];
+        picks.extend((1..6).map(|i| pick(200.0 + 10.0 * i as f64, 0.1 * i as f64)));
+        picks.push(pick(300.0, 0.7));
+        let t = tune_min_score(&picks, &truth, "a", 2.0);
+        assert_eq!(t.threshold, 0.6, "{t:?}");
+        assert_eq!((t.tp, t.fp, t.fn_), (3, 1, 1), "{t:?}");
+        // Other classes' picks are ignored; no picks at all: keep everything (0).
+        let t = tune_min_score(&[], &truth, "a", 2.0);
+        assert_eq!((t.threshold, t.tp), (0.0, 0));
+    }
+
+    #[test]
+    fn many_scores_are_tried_by_rank() {
+        let truth = vec![Particle::new("a", 0.0, 0.0, 0.0)];
+        let mut picks: Vec<Particle> = (0..1000)
+            .map(|i| pick(100.0 + i as f64, i as f64 / 2000.0))
+            .collect();
+        picks.push(pick(0.0, 0.9));
+        let t = tune_min_score(&picks, &truth, "a", 2.0);
+        // Only the top-ranked pick kept: the particle, alone.
+        assert_eq!((t.threshold, t.tp, t.fp), (0.9, 1, 0), "{t:?}");
     }
 }

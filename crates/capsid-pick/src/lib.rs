@@ -14,6 +14,9 @@
 //!   centroid. Score = size in voxels (label maps) or mean probability (probability maps).
 //! * [`nms()`] (module [`nms`]): non-maximum suppression on a probability map: local maxima above a
 //!   threshold, strongest first, suppressing others within the class radius. Score = probability.
+//! * [`peaks()`] (module [`peaks`]): the same on the probability map smoothed over a
+//!   particle-sized Gaussian (σ = half the class radius by default), so that a particle outranks
+//!   a one-voxel speck. Score = smoothed probability.
 //!
 //! * [`settings`]: [`PickSettings`], per-class minimum cluster sizes chosen on labelled data by
 //!   `capsid train` and saved with the model.
@@ -29,16 +32,18 @@ pub mod error;
 pub mod grid;
 pub mod meanshift;
 pub mod nms;
+pub mod peaks;
 pub mod settings;
 
 pub use components::{
     connected_components, connected_components_prob, ComponentParams, Connectivity,
 };
 pub use nms::nms;
+pub use peaks::{peaks, PEAK_SIGMA_FRACTION};
 
 pub use error::PickError;
 pub use meanshift::{bin_label_map, mean_shift, MeanShiftParams};
-pub use settings::{ClassPickSettings, PickSettings};
+pub use settings::{ClassPickSettings, PickSettings, TunedMethod};
 
 use capsid_core::{ClassTable, Volume};
 

@@ -1,11 +1,26 @@
 //! [`PickSettings`]: the picking settings a trained model recommends, chosen on labelled data by
 //! `capsid train` and saved in the run folder as [`PickSettings::FILE`]; `capsid pick` uses them
 //! by default for label maps segmented with that model (flags given on the command line win).
+//!
+//! Each class is picked by the method that scored best on the tuning data: mean shift of the
+//! label map with a minimum cluster size, or [`crate::peaks()`] of its probability map with a
+//! minimum score. Files written before the method was recorded mean mean shift.
 
 use crate::PickError;
 use capsid_core::{ClassTable, Particle};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// How a class is picked by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunedMethod {
+    /// Mean shift of the label map, clusters of at least `min_fraction` × the sphere volume.
+    #[default]
+    Meanshift,
+    /// [`crate::peaks()`] of the class's probability map, peaks scoring at least `min_score`.
+    Peaks,
+}
 
 /// The tuned picking settings of one class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,8 +28,17 @@ use std::path::Path;
 pub struct ClassPickSettings {
     /// Class name (as in the run's class table).
     pub name: String,
-    /// Keep mean-shift clusters of at least this fraction of the class's sphere volume.
+    /// The method that scored best on the tuning data.
+    #[serde(default)]
+    pub method: TunedMethod,
+    /// Mean shift: keep clusters of at least this fraction of the class's sphere volume.
     pub min_fraction: f64,
+    /// Peaks: keep peaks whose smoothed probability is at least this (0 to 1).
+    #[serde(default)]
+    pub min_score: f64,
+    /// Peaks: Gaussian σ as a fraction of the class radius.
+    #[serde(default = "default_sigma_fraction")]
+    pub sigma_fraction: f64,
     /// Strict F1, precision and recall on the tuning data at that setting (informative).
     #[serde(default)]
     pub tuning_f1: f64,
@@ -22,6 +46,10 @@ pub struct ClassPickSettings {
     pub tuning_precision: f64,
     #[serde(default)]
     pub tuning_recall: f64,
+}
+
+fn default_sigma_fraction() -> f64 {
+    crate::PEAK_SIGMA_FRACTION
 }
 
 /// The picking settings recommended for a model's label maps.
@@ -56,6 +84,16 @@ impl PickSettings {
                     c.min_fraction
                 )));
             }
+            if !(c.min_score.is_finite() && c.sigma_fraction >= 0.0 && c.sigma_fraction.is_finite())
+            {
+                return Err(PickError::Invalid(format!(
+                    "{}: class '{}': min_score must be finite and sigma_fraction ≥ 0, got {} and {}",
+                    path.display(),
+                    c.name,
+                    c.min_score,
+                    c.sigma_fraction
+                )));
+            }
         }
         Ok(s)
     }
@@ -63,6 +101,18 @@ impl PickSettings {
     /// The settings as TOML text.
     pub fn to_toml_string(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The settings of `class`, if named.
+    pub fn class(&self, class: &str) -> Option<&ClassPickSettings> {
+        self.classes.iter().find(|c| c.name == class)
+    }
+
+    /// The classes picked by [`TunedMethod::Peaks`] (of their probability maps).
+    pub fn peak_classes(&self) -> impl Iterator<Item = &ClassPickSettings> {
+        self.classes
+            .iter()
+            .filter(|c| c.method == TunedMethod::Peaks)
     }
 
     /// The minimum-size fraction of `class` (0 when the settings do not name it).
@@ -97,14 +147,20 @@ mod tests {
             classes: vec![
                 ClassPickSettings {
                     name: "big".into(),
+                    method: TunedMethod::Meanshift,
                     min_fraction: 0.5,
+                    min_score: 0.0,
+                    sigma_fraction: 0.5,
                     tuning_f1: 0.9,
                     tuning_precision: 1.0,
                     tuning_recall: 0.8,
                 },
                 ClassPickSettings {
                     name: "small".into(),
+                    method: TunedMethod::Peaks,
                     min_fraction: 0.0,
+                    min_score: 0.7,
+                    sigma_fraction: 0.5,
                     tuning_f1: 0.0,
                     tuning_precision: 0.0,
                     tuning_recall: 0.0,
@@ -115,6 +171,8 @@ mod tests {
         let path = dir.path().join(PickSettings::FILE);
         std::fs::write(&path, s.to_toml_string()).unwrap();
         assert_eq!(PickSettings::load(&path).unwrap(), s);
+        let peak: Vec<&str> = s.peak_classes().map(|c| c.name.as_str()).collect();
+        assert_eq!(peak, ["small"]);
         let table = ClassTable::from_toml_str(
             "[[class]]\nname = \"big\"\nlabel = 1\nradius_vox = 10.0\n\
              [[class]]\nname = \"small\"\nlabel = 2\nradius_vox = 2.0\n",
@@ -133,6 +191,11 @@ mod tests {
             1.0,
         );
         assert_eq!(kept.len(), 2);
+        // A file from before methods were recorded means mean shift, σ at its default.
+        std::fs::write(&path, "capsid_version = \"x\"\ntuned_on = \"t\"\n[[class]]\nname = \"a\"\nmin_fraction = 0.2\n").unwrap();
+        let old = PickSettings::load(&path).unwrap();
+        assert_eq!(old.classes[0].method, TunedMethod::Meanshift);
+        assert_eq!(old.classes[0].sigma_fraction, crate::PEAK_SIGMA_FRACTION);
         std::fs::write(&path, "capsid_version = \"x\"\ntuned_on = \"t\"\n[[class]]\nname = \"a\"\nmin_fraction = -1\n").unwrap();
         let e = PickSettings::load(&path).unwrap_err().to_string();
         assert!(

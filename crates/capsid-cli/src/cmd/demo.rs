@@ -253,8 +253,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s(&seg.join(format!("{test_name}_labels.mrc"))),
                 "--classes".into(),
                 s(&classes),
-                "--method".into(),
-                "meanshift".into(),
+                // No --method: each class as the model's tuned settings say (mean shift of the
+                // label map or peaks of the probability map written above).
                 "--tomo-name".into(),
                 test_name.clone(),
                 "--out".into(),

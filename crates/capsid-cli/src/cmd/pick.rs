@@ -4,8 +4,8 @@ use anyhow::{bail, Context};
 use capsid_core::{ClassTable, Particle, Volume};
 use capsid_io::particles::{write_particles, WriteOptions};
 use capsid_pick::{
-    connected_components, connected_components_prob, mean_shift, nms, ComponentParams,
-    Connectivity, MeanShiftParams,
+    connected_components, connected_components_prob, mean_shift, nms, peaks, ClassPickSettings,
+    ComponentParams, Connectivity, MeanShiftParams,
 };
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,9 @@ pub enum Method {
     Components,
     /// Non-maximum suppression on probability maps (radius = class radius).
     Nms,
+    /// Peaks of probability maps smoothed by a Gaussian (σ = --sigma-fraction × class radius),
+    /// non-maximum suppression at the class radius, smoothed probability ≥ --threshold.
+    Peaks,
 }
 
 /// Arguments of `capsid pick`.
@@ -27,10 +30,13 @@ pub enum Method {
 #[command(after_help = "\
 Inputs: a label map (MRC; voxel value = class label of the class table, 0 = background) for
 meanshift and components, or probability maps, one per class, given as --prob CLASS=PATH (repeat)
-for nms and components. Positions are written in voxels of the map (rlnCoordinateX/Y/Z), with
-rlnTomoName, class name and number, and rlnAutopickFigureOfMerit = the score: cluster size in
-voxels (meanshift; components on a label map) or probability (nms; mean probability for
-components on probability maps). The output format follows the extension (.star, .csv, .txt,
+for nms, peaks and components. Without --method, each class is picked as the model's tuned
+settings say (see --settings): mean shift of the label map, or peaks of the class's probability
+map, found beside the label map as <tomo>_prob_<class>.mrc (capsid segment writes it when the
+model needs it) or given with --prob. Positions are written in voxels of the map
+(rlnCoordinateX/Y/Z), with rlnTomoName, class name and number, and rlnAutopickFigureOfMerit =
+the score: cluster size in voxels (meanshift; components on a label map), probability (nms),
+smoothed probability (peaks) or mean probability (components on probability maps). The output format follows the extension (.star, .csv, .txt,
 .xml, .json). The resolved settings are written next to the output as <out>.pick.toml.
 
 Examples:
@@ -42,16 +48,19 @@ Examples:
   capsid pick --classes classes.toml --method nms \\
       --prob ribosome=tomo_prob_ribosome.mrc \\
       --prob proteasome=tomo_prob_proteasome.mrc --threshold 0.5 \\
-      --out picks.star")]
+      --out picks.star
+  capsid pick --classes classes.toml --method peaks --threshold 0.8 \\
+      --prob globule=tomo_prob_globule.mrc --out globules.star")]
 pub struct Args {
     /// Label map (MRC) for meanshift / components.
     pub labels: Option<PathBuf>,
     /// Class table (TOML): names, labels, radii.
     #[arg(long, value_name = "TOML")]
     pub classes: PathBuf,
-    /// Picking method.
-    #[arg(long, value_enum, default_value = "meanshift")]
-    pub method: Method,
+    /// Picking method [default: each class by the model's tuned settings; meanshift without
+    /// settings].
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
     /// Probability map of one class, CLASS=PATH (repeat for several classes).
     #[arg(long = "prob", value_name = "CLASS=PATH")]
     pub prob: Vec<String>,
@@ -74,9 +83,12 @@ pub struct Args {
     /// Drop clusters/components larger than this many voxels.
     #[arg(long)]
     pub max_size: Option<usize>,
-    /// Probability threshold (nms, components on probability maps).
+    /// Probability threshold (nms, components on probability maps; peaks: of the smoothed map).
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
+    /// Peaks: Gaussian σ of the smoothing, as a fraction of the class radius.
+    #[arg(long, value_name = "FRACTION", default_value_t = capsid_pick::PEAK_SIGMA_FRACTION)]
+    pub sigma_fraction: f64,
     /// Mean shift: bin the label map by this factor first (DeepFinder uses 2).
     #[arg(long, default_value_t = 1)]
     pub bin: usize,
@@ -109,6 +121,9 @@ pub struct Args {
 struct PickRecord<'a> {
     capsid_version: &'a str,
     method: Method,
+    /// Classes picked by peaks of their probability maps as the model's settings say (these
+    /// override `method` for them).
+    tuned_peaks: Vec<TunedPeaks>,
     labels: Option<String>,
     prob: &'a [String],
     classes: String,
@@ -119,6 +134,54 @@ struct PickRecord<'a> {
     n_picks: usize,
     meanshift: Option<&'a MeanShiftParams>,
     components: Option<&'a ComponentParams>,
+}
+
+/// A class picked by peaks because the model's settings say so.
+#[derive(Serialize)]
+struct TunedPeaks {
+    class: String,
+    prob: String,
+    min_score: f64,
+    sigma_fraction: f64,
+}
+
+/// The probability map of `class` that `capsid segment` writes beside `labels`
+/// (`<dir>/<tomo>_prob_<class>.mrc`).
+fn sibling_prob_map(labels: &Path, tomo: &str, class: &str) -> PathBuf {
+    labels
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(format!("{tomo}_prob_{class}.mrc"))
+}
+
+/// Picks `class` by its tuned peaks settings from the probability map at `path`, checked to lie on
+/// the label map's grid (`shape_xyz`, voxel size `voxel_size` Å).
+fn pick_tuned_peaks(
+    path: &Path,
+    def: &capsid_core::ClassDef,
+    s: &ClassPickSettings,
+    shape_xyz: Option<[usize; 3]>,
+    voxel_size: f64,
+) -> anyhow::Result<Vec<Particle>> {
+    let map = capsid_io::mrc::read_volume(path)?;
+    if shape_xyz.is_some_and(|s| s != map.shape_xyz()) {
+        bail!(
+            "{}: shape {:?} differs from the label map's {:?}",
+            path.display(),
+            map.shape_xyz(),
+            shape_xyz.unwrap_or_default()
+        );
+    }
+    let vs = map.voxel_size() as f64;
+    if (vs - voxel_size).abs() > 1e-3 * voxel_size.abs().max(1e-6) {
+        bail!(
+            "{}: voxel size {vs} Å differs from the label map's {voxel_size} Å",
+            path.display()
+        );
+    }
+    let r = def.radius_voxels(vs);
+    peaks(&map, &def.name, r, s.sigma_fraction, s.min_score as f32)
+        .with_context(|| path.display().to_string())
 }
 
 /// Reads a label map: every voxel must hold an integer 0..=255.
@@ -201,15 +264,7 @@ fn stem(p: &Path) -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let classes = ClassTable::load(&args.classes)?;
     let probs = parse_prob_args(&args.prob, &classes)?;
-    // Outputs never overwrite inputs; an existing pick list is replaced only with --force.
-    let record_out = PathBuf::from(format!("{}.pick.toml", args.out.display()));
-    let mut inputs: Vec<&Path> = vec![&args.classes];
-    inputs.extend(args.labels.as_deref());
-    inputs.extend(probs.iter().map(|(_, p)| p.as_path()));
-    let _guard = capsid_core::OutputGuard::new(&[&args.out, &record_out], &inputs, args.force)?;
-    if args.force {
-        capsid_core::guard::keep_backup(&args.out)?;
-    }
+    let method = args.method.unwrap_or(Method::Meanshift);
     let conn = match args.connectivity {
         6 => Connectivity::Six,
         26 => Connectivity::TwentySix,
@@ -227,7 +282,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The model's tuned settings: given, or found through the label map's segment.toml.
     let settings_path = match (&args.settings, args.min_fraction, args.no_settings) {
         (Some(p), _, _) => Some(p.clone()),
-        (None, None, false) if args.method == Method::Meanshift => {
+        (None, None, false) if method == Method::Meanshift => {
             args.labels.as_deref().and_then(model_pick_settings)
         }
         _ => None,
@@ -255,26 +310,60 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(first_input) = first_input else {
         bail!("no input: give a label map, or probability maps with --prob CLASS=PATH");
     };
-    let tomo = args
-        .tomo_name
-        .clone()
-        .unwrap_or_else(|| tomogram_of_map(&stem(&first_input), &classes));
-    let uses_labels = matches!(args.method, Method::Meanshift)
-        || (args.method == Method::Components && probs.is_empty());
+    let map_tomo = tomogram_of_map(&stem(&first_input), &classes);
+    let tomo = args.tomo_name.clone().unwrap_or_else(|| map_tomo.clone());
+    let uses_labels =
+        matches!(method, Method::Meanshift) || (method == Method::Components && probs.is_empty());
     if uses_labels && args.labels.is_none() {
-        bail!(
-            "--method {:?} needs a label map (positional argument)",
-            args.method
-        );
+        bail!("--method {method:?} needs a label map (positional argument)");
     }
-    if args.method == Method::Nms && probs.is_empty() {
-        bail!("--method nms needs probability maps: --prob CLASS=PATH");
+    if matches!(method, Method::Nms | Method::Peaks) && probs.is_empty() {
+        bail!("--method {method:?} needs probability maps: --prob CLASS=PATH");
     }
-    if uses_labels && !probs.is_empty() {
-        bail!(
-            "give either a label map or --prob maps for --method {:?}, not both",
-            args.method
-        );
+    // Without --method, the classes the model's settings pick by peaks of their probability maps
+    // (given with --prob, or beside the label map).
+    let mut tuned: Vec<(ClassPickSettings, PathBuf)> = Vec::new();
+    if let (None, Some(s), Some(labels)) = (args.method, &settings, args.labels.as_deref()) {
+        for c in s.peak_classes() {
+            let path = probs
+                .iter()
+                .find(|(k, _)| *k == c.name)
+                .map(|(_, p)| p.clone())
+                .unwrap_or_else(|| sibling_prob_map(labels, &map_tomo, &c.name));
+            if !path.is_file() {
+                bail!(
+                    "{}: the model's picking settings pick class '{}' by peaks of its probability \
+                     map, which is missing (segment with --probs, give --prob {}=PATH, or pick with \
+                     --method meanshift)",
+                    path.display(),
+                    c.name,
+                    c.name
+                );
+            }
+            tuned.push((c.clone(), path));
+        }
+    }
+    if uses_labels {
+        if let Some((c, _)) = probs
+            .iter()
+            .find(|(c, _)| !tuned.iter().any(|t| t.0.name == *c))
+        {
+            bail!(
+                "--prob {c}=…: with a label map, --prob only gives the probability maps of classes \
+                 the model's settings pick by peaks; give either a label map or --prob maps for \
+                 --method {method:?}"
+            );
+        }
+    }
+    // Outputs never overwrite inputs; an existing pick list is replaced only with --force.
+    let record_out = PathBuf::from(format!("{}.pick.toml", args.out.display()));
+    let mut inputs: Vec<&Path> = vec![&args.classes];
+    inputs.extend(args.labels.as_deref());
+    inputs.extend(probs.iter().map(|(_, p)| p.as_path()));
+    inputs.extend(tuned.iter().map(|(_, p)| p.as_path()));
+    let _guard = capsid_core::OutputGuard::new(&[&args.out, &record_out], &inputs, args.force)?;
+    if args.force {
+        capsid_core::guard::keep_backup(&args.out)?;
     }
     let mut picks: Vec<Particle> = Vec::new();
     let mut voxel_size = 0.0f64;
@@ -285,7 +374,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         capsid_core::guard::check_labels_known(path, map.data.iter().copied(), &classes)?;
         voxel_size = map.voxel_size() as f64;
         shape_xyz = Some(map.shape_xyz());
-        let needs_radius = args.method == Method::Meanshift && args.bandwidth.is_none();
+        let needs_radius = method == Method::Meanshift && args.bandwidth.is_none();
         if needs_radius && (voxel_size.is_nan() || voxel_size <= 0.0) {
             if let Some(c) = classes.classes.iter().find(|c| c.radius_a.is_some()) {
                 bail!(
@@ -295,7 +384,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 );
             }
         }
-        let found = match args.method {
+        let found = match method {
             Method::Meanshift => mean_shift(&map, &classes, &mparams),
             _ => connected_components(&map, &classes, &cparams),
         };
@@ -304,6 +393,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             picks = s.filter(picks, &classes, voxel_size);
         } else if min_fraction > 0.0 {
             picks = capsid_pick::filter_by_class_volume(picks, &classes, voxel_size, min_fraction);
+        }
+        for (s, path) in &tuned {
+            picks.retain(|p| p.class != s.name);
+            let def = classes.get(&s.name)?;
+            picks.extend(pick_tuned_peaks(path, def, s, shape_xyz, voxel_size)?);
         }
     } else {
         let bar = crate::util::progress(probs.len() as u64, "pick");
@@ -334,13 +428,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             shape_xyz = Some(map.shape_xyz());
             voxel_size = map.voxel_size() as f64;
             let def = classes.get(class)?;
-            let found = match args.method {
-                Method::Nms => {
+            let found = match method {
+                Method::Nms | Method::Peaks => {
                     let r = def.radius_voxels(voxel_size);
                     if def.radius_a.is_some() && (voxel_size.is_nan() || voxel_size <= 0.0) {
                         bail!("{}: voxel size 0 in the header, but class '{class}' has its radius in Å", path.display());
                     }
-                    nms(&map, class, r, args.threshold)
+                    if method == Method::Peaks {
+                        peaks(&map, class, r, args.sigma_fraction, args.threshold)
+                    } else {
+                        nms(&map, class, r, args.threshold)
+                    }
                 }
                 _ => connected_components_prob(&map, def, args.threshold, &cparams),
             };
@@ -361,7 +459,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     write_particles(&args.out, &picks, &wopts)?;
     let record = PickRecord {
         capsid_version: capsid_core::VERSION,
-        method: args.method,
+        method,
+        tuned_peaks: tuned
+            .iter()
+            .map(|(s, p)| TunedPeaks {
+                class: s.name.clone(),
+                prob: p.display().to_string(),
+                min_score: s.min_score,
+                sigma_fraction: s.sigma_fraction,
+            })
+            .collect(),
         labels: args.labels.as_ref().map(|p| p.display().to_string()),
         prob: &args.prob,
         classes: args.classes.display().to_string(),
@@ -369,8 +476,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threshold: args.threshold,
         min_fraction,
         settings: settings_path.as_ref().map(|p| p.display().to_string()),
-        meanshift: (args.method == Method::Meanshift).then_some(&mparams),
-        components: (args.method == Method::Components).then_some(&cparams),
+        meanshift: (method == Method::Meanshift).then_some(&mparams),
+        components: (method == Method::Components).then_some(&cparams),
         n_picks: picks.len(),
     };
     let record_path = PathBuf::from(format!("{}.pick.toml", args.out.display()));

@@ -24,7 +24,9 @@ training.
 Outputs per tomogram (the name is the file stem; SHREC's reconstruction.mrc takes its folder's name):
   DIR/<tomo>_labels.mrc          uint8 label map (mode 0, IMOD unsigned flag), 0 = background, classes
                                  1..K as in MODEL/class_table.toml; header (origin, voxel size) copied
-  DIR/<tomo>_prob_<class>.mrc    with --probs f16|f32: probability of each target class
+  DIR/<tomo>_prob_<class>.mrc    with --probs f16|f32: probability of each target class (written
+                                 as f16 without --probs when the model's pick_settings.toml picks
+                                 a class by peaks of its probability map, for `capsid pick`)
 
 Examples:
   capsid segment runs/tiny sim/reconstruction.mrc --out seg
@@ -87,8 +89,26 @@ pub enum ProbsArg {
     F32,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// Whether the model's tuned picking settings (`MODEL/pick_settings.toml`) pick some class by
+/// peaks of its probability map, which `capsid pick` then needs beside the label map.
+fn model_picks_by_peaks(model: &Path) -> anyhow::Result<bool> {
+    let path = model.join(capsid_pick::PickSettings::FILE);
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let settings = capsid_pick::PickSettings::load(&path)?;
+    let needs = settings.peak_classes().next().is_some();
+    Ok(needs)
+}
+
+pub fn run(mut args: Args) -> anyhow::Result<()> {
     crate::purge_freed_memory_at_once();
+    if args.probs.is_none() && model_picks_by_peaks(&args.model)? {
+        eprintln!(
+            "the model picks some classes by peaks of their probability maps: writing them (f16)"
+        );
+        args.probs = Some(ProbsArg::F16);
+    }
     if args.threads == Some(0) {
         bail!("--threads must be at least 1 (leave it out to use all cores)");
     }

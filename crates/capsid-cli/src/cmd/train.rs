@@ -290,9 +290,20 @@ fn tune_picking(
     let settings =
         crate::pick_tuning::tune_and_save(run, &sample, out_table, cfg.data.patch, device, &what)?;
     for c in &settings.classes {
+        let how = match c.method {
+            capsid_pick::TunedMethod::Meanshift => {
+                format!(
+                    "mean shift, min cluster {:.2} × sphere volume",
+                    c.min_fraction
+                )
+            }
+            capsid_pick::TunedMethod::Peaks => {
+                format!("peaks of the probability map, min score {:.3}", c.min_score)
+            }
+        };
         eprintln!(
-            "  {}: min cluster {:.2} × sphere volume (F1 {:.3}, P {:.3}, R {:.3})",
-            c.name, c.min_fraction, c.tuning_f1, c.tuning_precision, c.tuning_recall
+            "  {} → {how} (F1 {:.3}, P {:.3}, R {:.3})",
+            c.name, c.tuning_f1, c.tuning_precision, c.tuning_recall
         );
     }
     eprintln!(
