@@ -84,9 +84,22 @@ fn write_run(dir: &Path) {
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("eval")).unwrap();
+    // capsid evaluate's summary of these picks against the truth (1 TP, 1 FP, 1 FN).
+    let table = capsid_core::ClassTable::from_toml_str(
+        "[[class]]\nname = \"ball\"\nlabel = 1\nradius_vox = 3.0\n",
+        Path::new("classes.toml"),
+    )
+    .unwrap();
+    let eval = capsid_eval::evaluate_picks(
+        &picks,
+        &truth_p,
+        &table,
+        &capsid_eval::EvalParams::default(),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("eval/summary.json"),
-        r#"{"classes":[{"class":"ball","tp":1,"fp":1,"fn":1,"precision":0.5,"recall":0.5,"f1":0.5}]}"#,
+        serde_json::to_string(&eval).unwrap(),
     )
     .unwrap();
 }

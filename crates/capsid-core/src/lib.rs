@@ -19,6 +19,7 @@ pub mod mask;
 pub mod particle;
 pub mod prep;
 pub mod rotation;
+pub mod run_metrics;
 pub mod volume;
 
 pub use classes::{ClassDef, ClassTable, Radius};

@@ -63,4 +63,8 @@ pub enum NnError {
     /// The thread pool was already set up with another size.
     #[error("cannot set the number of threads to {threads}: {reason}")]
     Threads { threads: usize, reason: String },
+    /// A file of capsid-core's formats (e.g. `metrics.csv`) that cannot be read or written; the
+    /// message names the file.
+    #[error(transparent)]
+    Core(#[from] capsid_core::CoreError),
 }

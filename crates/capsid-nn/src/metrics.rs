@@ -4,11 +4,11 @@
 //! * [`VoxelCounts`]: true/false positives and false negatives per class from predicted and true
 //!   label maps; precision, recall and F1 per class.
 //! * [`EpochRecord`]: one row of `metrics.csv` (epoch, step, learning rate, losses, per-class
-//!   precision/recall/F1 on the validation patches).
+//!   precision/recall/F1 on the validation patches), defined with the file's columns in
+//!   capsid-core's `run_metrics` (capsid-report reads the same file through it).
 //! * [`write_metrics_csv`] / [`read_metrics_csv`].
 
 use crate::NnError;
-use std::io::Write;
 use std::path::Path;
 
 /// Voxel counts per class 0..C (index 0 = background, kept for completeness).
@@ -83,159 +83,36 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
-/// One epoch's metrics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochRecord {
-    /// Epoch number, 1-based.
-    pub epoch: usize,
-    /// Global step count at the end of the epoch.
-    pub step: u64,
-    /// Learning rate used in the epoch.
-    pub lr: f64,
-    /// Mean training loss over the epoch's steps.
-    pub train_loss: f64,
-    /// Mean validation loss (NaN when there is no validation set).
-    pub val_loss: f64,
-    /// Validation precision, recall and F1 of the foreground classes 1..C, in class order.
-    pub precision: Vec<f64>,
-    pub recall: Vec<f64>,
-    pub f1: Vec<f64>,
-    /// Seconds since training began (summed over resumed runs).
-    pub elapsed_s: f64,
-}
+pub use capsid_core::run_metrics::{EpochRecord, RunMetrics};
 
-impl EpochRecord {
-    /// Mean F1 over the foreground classes (0 when there are none).
-    pub fn mean_f1(&self) -> f64 {
-        if self.f1.is_empty() {
-            0.0
-        } else {
-            self.f1.iter().sum::<f64>() / self.f1.len() as f64
-        }
-    }
-}
-
-/// The CSV header for foreground class names `classes`.
-pub fn csv_header(classes: &[String]) -> String {
-    let mut cols = vec![
-        "epoch",
-        "step",
-        "lr",
-        "train_loss",
-        "val_loss",
-        "val_mean_f1",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
-    for c in classes {
-        cols.push(format!("precision_{c}"));
-        cols.push(format!("recall_{c}"));
-        cols.push(format!("f1_{c}"));
-    }
-    cols.push("elapsed_s".into());
-    cols.join(",")
-}
-
-fn fmt(v: f64) -> String {
-    if v.is_nan() {
-        String::new()
-    } else {
-        format!("{v:.6}")
-    }
-}
-
-/// Writes all rows to `path` (atomically, replacing the file).
+/// Writes all rows to `path` (atomically, replacing the file) in capsid-core's
+/// [`RunMetrics`] format.
 pub fn write_metrics_csv(
     path: &Path,
     classes: &[String],
     rows: &[EpochRecord],
 ) -> Result<(), NnError> {
-    let mut text = csv_header(classes);
-    text.push('\n');
-    for r in rows {
-        let mut cols = vec![
-            r.epoch.to_string(),
-            r.step.to_string(),
-            format!("{:e}", r.lr),
-            fmt(r.train_loss),
-            fmt(r.val_loss),
-            fmt(r.mean_f1()),
-        ];
-        for k in 0..classes.len() {
-            cols.push(fmt(r.precision.get(k).copied().unwrap_or(f64::NAN)));
-            cols.push(fmt(r.recall.get(k).copied().unwrap_or(f64::NAN)));
-            cols.push(fmt(r.f1.get(k).copied().unwrap_or(f64::NAN)));
-        }
-        cols.push(format!("{:.1}", r.elapsed_s));
-        text.push_str(&cols.join(","));
-        text.push('\n');
+    RunMetrics {
+        classes: classes.to_vec(),
+        rows: rows.to_vec(),
     }
-    capsid_core::write_atomically(path, |w| w.write_all(text.as_bytes())).map_err(|e| NnError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })
+    .write(path)?;
+    Ok(())
 }
 
-/// Reads a `metrics.csv` written by [`write_metrics_csv`] with `num_classes` foreground classes.
+/// Reads a `metrics.csv` of a run with `num_classes` foreground classes.
 pub fn read_metrics_csv(path: &Path, num_classes: usize) -> Result<Vec<EpochRecord>, NnError> {
-    let text = std::fs::read_to_string(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bad = |line: usize, why: &str| NnError::Model {
-        path: path.to_path_buf(),
-        reason: format!("line {line}: {why}"),
-    };
-    let num = |s: &str| -> Option<f64> {
-        if s.is_empty() {
-            Some(f64::NAN)
-        } else {
-            s.parse().ok()
-        }
-    };
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 7 + 3 * num_classes {
-            return Err(bad(
-                i + 1,
-                &format!(
-                    "expected {} columns, found {}",
-                    7 + 3 * num_classes,
-                    f.len()
-                ),
-            ));
-        }
-        let get = |k: usize| {
-            num(f[k]).ok_or_else(|| bad(i + 1, &format!("column {} is not a number", k + 1)))
-        };
-        let mut r = EpochRecord {
-            epoch: f[0]
-                .parse()
-                .map_err(|_| bad(i + 1, "epoch is not an integer"))?,
-            step: f[1]
-                .parse()
-                .map_err(|_| bad(i + 1, "step is not an integer"))?,
-            lr: get(2)?,
-            train_loss: get(3)?,
-            val_loss: get(4)?,
-            precision: vec![],
-            recall: vec![],
-            f1: vec![],
-            elapsed_s: get(6 + 3 * num_classes)?,
-        };
-        for k in 0..num_classes {
-            r.precision.push(get(6 + 3 * k)?);
-            r.recall.push(get(7 + 3 * k)?);
-            r.f1.push(get(8 + 3 * k)?);
-        }
-        rows.push(r);
+    let m = RunMetrics::read(path)?;
+    if m.classes.len() != num_classes {
+        return Err(NnError::Model {
+            path: path.to_path_buf(),
+            reason: format!(
+                "holds {} class(es), the run has {num_classes}",
+                m.classes.len()
+            ),
+        });
     }
-    Ok(rows)
+    Ok(m.rows)
 }
 
 #[cfg(test)]

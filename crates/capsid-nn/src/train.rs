@@ -240,7 +240,7 @@ pub struct RunLayout;
 impl RunLayout {
     pub const CONFIG: &'static str = "config.toml";
     pub const CLASS_TABLE: &'static str = "class_table.toml";
-    pub const METRICS: &'static str = "metrics.csv";
+    pub const METRICS: &'static str = capsid_core::run_metrics::FILE;
     pub const CURVE: &'static str = "learning_curve.png";
     pub const LAST: &'static str = "last";
     pub const CHECKPOINTS: &'static str = "checkpoints";

@@ -6,8 +6,8 @@ use image::RgbImage;
 use plotters::prelude::*;
 use std::path::Path;
 
-/// A numeric table read from CSV: column names and rows of values (`NaN` where a cell is empty
-/// or not a number).
+/// A numeric table to draw: column names and rows of values (`NaN` where there is none), made
+/// from a training run's `metrics.csv` ([`MetricsTable::from_run`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsTable {
     pub columns: Vec<String>,
@@ -15,43 +15,12 @@ pub struct MetricsTable {
 }
 
 impl MetricsTable {
-    /// Parses CSV text with a header line (comma-separated, no quoting needed for numbers).
-    /// `origin` names the file in errors. Blank lines are skipped; a row with a different number
-    /// of cells than the header is an error.
-    pub fn parse(text: &str, origin: &Path) -> Result<Self, ReportError> {
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines
-            .next()
-            .ok_or_else(|| ReportError::input(origin, "empty CSV (no header line)"))?;
-        let columns: Vec<String> = header
-            .split(',')
-            .map(|s| s.trim().trim_matches('"').to_string())
-            .collect();
-        let mut rows = Vec::new();
-        for (i, line) in lines {
-            let cells: Vec<&str> = line.split(',').collect();
-            if cells.len() != columns.len() {
-                return Err(ReportError::input(
-                    origin,
-                    format!(
-                        "line {}: {} cells, the header has {}",
-                        i + 1,
-                        cells.len(),
-                        columns.len()
-                    ),
-                ));
-            }
-            rows.push(
-                cells
-                    .iter()
-                    .map(|c| c.trim().parse::<f64>().unwrap_or(f64::NAN))
-                    .collect(),
-            );
+    /// The columns of a run's metrics (capsid-core's `run_metrics`, the file's one definition).
+    pub fn from_run(m: &capsid_core::run_metrics::RunMetrics) -> Self {
+        Self {
+            columns: capsid_core::run_metrics::metrics_columns(&m.classes),
+            rows: m.values(),
         }
-        Ok(Self { columns, rows })
     }
 
     /// The values of column `name`, if present.
@@ -261,11 +230,7 @@ pub fn write_learning_curve(
     png: &Path,
     model: &str,
 ) -> Result<bool, ReportError> {
-    let text = std::fs::read_to_string(metrics_csv).map_err(|source| ReportError::Io {
-        path: metrics_csv.to_path_buf(),
-        source,
-    })?;
-    let table = MetricsTable::parse(&text, metrics_csv)?;
+    let table = MetricsTable::from_run(&capsid_core::run_metrics::RunMetrics::read(metrics_csv)?);
     let Some(img) = learning_curve_figure(model, &table)? else {
         return Ok(false);
     };
@@ -355,7 +320,30 @@ pub fn pr_curve_figure(title: &str, series: &[Series]) -> Result<RgbImage, Repor
 mod tests {
     use super::*;
 
-    const CSV: &str = "epoch,train_loss,val_loss,val_f1_ribosome,seconds\n1,0.9,1.0,0.1,3\n\n2,0.5,0.7,0.4,3\n3,0.3,0.6,,3\n";
+    use capsid_core::run_metrics::{EpochRecord, RunMetrics};
+
+    /// Three epochs of a run with one class, "ribosome"; no F1 in the last epoch.
+    fn run() -> MetricsTable {
+        let rows = [(0.9, 1.0, 0.1), (0.5, 0.7, 0.4), (0.3, 0.6, f64::NAN)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(t, v, f))| EpochRecord {
+                epoch: i + 1,
+                step: 60 * (i as u64 + 1),
+                lr: 1e-3,
+                train_loss: t,
+                val_loss: v,
+                precision: vec![f64::NAN],
+                recall: vec![f64::NAN],
+                f1: vec![f],
+                elapsed_s: 45.0 * (i as f64 + 1.0),
+            })
+            .collect();
+        MetricsTable::from_run(&RunMetrics {
+            classes: vec!["ribosome".into()],
+            rows,
+        })
+    }
 
     #[test]
     fn tick_labels() {
@@ -366,33 +354,33 @@ mod tests {
     }
 
     #[test]
-    fn parses_metrics_and_picks_columns() {
-        let t = MetricsTable::parse(CSV, Path::new("m.csv")).unwrap();
-        assert_eq!(t.columns.len(), 5);
+    fn run_metrics_give_the_curve_columns() {
+        let t = run();
         assert_eq!(t.rows.len(), 3);
-        assert!(t.rows[2][3].is_nan());
         assert_eq!(t.x_values(), ("epoch".to_string(), vec![1.0, 2.0, 3.0]));
         let (l, o) = t.curve_columns();
         assert_eq!(l, vec!["train_loss", "val_loss"]);
-        assert_eq!(o, vec!["val_f1_ribosome"]);
-        // capsid train's own header: the elapsed time is bookkeeping, not a score (it used to be
-        // drawn on the score axis, flattening F1, precision and recall at 0).
-        let ours = MetricsTable::parse(
-            "epoch,step,lr,train_loss,val_loss,val_mean_f1,f1_ball,elapsed_s\n1,60,1e-3,2.2,2.3,0.1,0.1,45.3\n",
-            Path::new("metrics.csv"),
-        )
-        .unwrap();
-        assert_eq!(ours.curve_columns().1, vec!["val_mean_f1", "f1_ball"]);
-        let bad = MetricsTable::parse("a,b\n1,2,3\n", Path::new("bad.csv"))
+        // Columns without a finite value are left out; the elapsed time is bookkeeping, not a
+        // score (it used to be drawn on the score axis, flattening F1, precision and recall).
+        assert_eq!(o, vec!["val_mean_f1", "f1_ribosome"]);
+        assert!(t.column("f1_ribosome").unwrap()[2].is_nan());
+    }
+
+    #[test]
+    fn a_foreign_csv_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("metrics.csv");
+        std::fs::write(&csv, "epoch,loss\n1,2\n").unwrap();
+        let e = write_learning_curve(&csv, &dir.path().join("c.png"), "unet")
             .unwrap_err()
             .to_string();
-        assert!(bad.contains("bad.csv") && bad.contains("line 2"), "{bad}");
-        assert!(MetricsTable::parse("", Path::new("e.csv")).is_err());
+        assert!(e.contains("metrics.csv") && e.contains("header"), "{e}");
+        assert!(!dir.path().join("c.png").exists());
     }
 
     #[test]
     fn learning_curve_draws_coloured_lines() {
-        let t = MetricsTable::parse(CSV, Path::new("m.csv")).unwrap();
+        let t = run();
         let img = learning_curve_figure("unet", &t).unwrap().unwrap();
         assert_eq!((img.width(), img.height()), (1120, 380));
         // The first series colour appears in both charts (train_loss left, val_f1 right).
@@ -407,7 +395,10 @@ mod tests {
             .filter(|(x, _, p)| *x >= 560 && is_c(p))
             .count();
         assert!(left > 50 && right > 50, "{left} {right}");
-        let none = MetricsTable::parse("epoch,seconds\n1,2\n", Path::new("x")).unwrap();
+        let none = MetricsTable::from_run(&RunMetrics {
+            classes: vec![],
+            rows: vec![],
+        });
         assert!(learning_curve_figure("m", &none).unwrap().is_none());
     }
 

@@ -15,7 +15,7 @@
 //!       class_mask.mrc                 ground-truth label map (or labels.mrc)
 //!       particle_locations.txt         ground-truth particles (or particles.star/.csv)
 //!       class_table.toml
-//!   train/[<model>/]metrics.csv        learning curves (epoch, train_loss, val_loss, val_f1_…)
+//!   train/[<model>/]metrics.csv        learning curves (capsid-core's `run_metrics` format)
 //!   segment/[<model>/]<tomo>_labels.mrc   predicted label map
 //!   pick/[<model>/]<tomo>_picks.star   picks (.star, .csv, .txt, .xml or .json)
 //!   eval/[<model>/]summary.json        evaluation summary (per-class P/R/F1, PR curves)
@@ -250,11 +250,11 @@ pub fn discover(run_dir: &Path, tomogram: Option<&str>) -> Result<RunInputs, Rep
 
     // Training curves.
     let train = run_dir.join("train");
-    if let Some(p) = first_existing(&train, &["metrics.csv"]) {
+    if let Some(p) = first_existing(&train, &[capsid_core::run_metrics::FILE]) {
         inp.training.push(("train".into(), p));
     }
     for d in subdirs(&train) {
-        if let Some(p) = first_existing(&d, &["metrics.csv"]) {
+        if let Some(p) = first_existing(&d, &[capsid_core::run_metrics::FILE]) {
             inp.training.push((name_of(&d), p));
         }
     }

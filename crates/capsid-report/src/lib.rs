@@ -178,15 +178,12 @@ fn results_section(
         ));
     }
     for (name, path) in &inputs.evaluations {
-        let text = read_text(path)?;
-        let s = summary::parse_eval_summary(&text, path)?;
+        let r = summary::read_evaluation(path)?;
+        let s = summary::eval_summary(&r);
         body.push_str(&format!("<h3>{}</h3>\n", html::escape(name)));
-        // capsid evaluate's own summary: the short table first (per class P/R/F1 and the
-        // headline score), the confusion matrix and look-alikes; every column below, collapsed.
-        let typed = serde_json::from_str::<capsid_eval::EvaluationReport>(&text).ok();
-        if let Some(r) = &typed {
-            body.push_str(&headline(r));
-        }
+        // The short table first (per class P/R/F1 and the headline score), the confusion matrix
+        // and look-alikes; every column below, collapsed.
+        body.push_str(&headline(&r));
         let mut details = String::new();
         for (title, table) in &s.tables {
             if s.tables.len() > 1 {
@@ -206,14 +203,10 @@ fn results_section(
                 rows,
             }));
         }
-        if typed.is_some() {
-            body.push_str(&format!(
-                "<details><summary>Every column and setting</summary>\n{details}</details>\n"
-            ));
-        } else {
-            body.push_str(&details);
-        }
-        if s.tables.is_empty() {
+        body.push_str(&format!(
+            "<details><summary>Every column and setting</summary>\n{details}</details>\n"
+        ));
+        if r.classes.is_empty() {
             body.push_str(&note(
                 notes,
                 format!("{}: no per-class rows.", path.display()),
@@ -681,7 +674,8 @@ fn learning_section(
         ));
     }
     for (model, path) in &inputs.training {
-        let table = curves::MetricsTable::parse(&read_text(path)?, path)?;
+        let table =
+            curves::MetricsTable::from_run(&capsid_core::run_metrics::RunMetrics::read(path)?);
         match curves::learning_curve_figure(model, &table)? {
             Some(img) => {
                 let png = figure::png_bytes(&img)?;
@@ -713,7 +707,7 @@ fn pr_section(
     let mut body = String::new();
     let mut any = false;
     for (name, path) in &inputs.evaluations {
-        let s = summary::parse_eval_summary(&read_text(path)?, path)?;
+        let s = summary::eval_summary(&summary::read_evaluation(path)?);
         if s.pr_curves.is_empty() {
             continue;
         }
@@ -814,17 +808,7 @@ mod tests {
     /// capsid evaluate's summary gives the short table, the headline and the confusion matrix.
     #[test]
     fn headline_of_a_capsid_evaluation() {
-        use capsid_core::{ClassDef, ClassTable, Particle};
-        let class = |name: &str, label| ClassDef {
-            name: name.into(),
-            label,
-            radius_a: None,
-            radius_vox: Some(4.0),
-            template: None,
-        };
-        let table = ClassTable {
-            classes: vec![class("ribosome", 1), class("proteasome", 2)],
-        };
+        use capsid_core::Particle;
         let truth = vec![
             Particle::new("ribosome", 10.0, 10.0, 10.0),
             Particle::new("proteasome", 30.0, 30.0, 30.0),
@@ -835,11 +819,7 @@ mod tests {
             Particle::new("ribosome", 30.0, 30.5, 30.0),
             Particle::new("proteasome", 50.0, 50.0, 50.0),
         ];
-        let params = capsid_eval::EvalParams {
-            tolerance_fraction: 0.5,
-            ..Default::default()
-        };
-        let r = capsid_eval::evaluate_picks(&picks, &truth, &table, &params).unwrap();
+        let r = summary::tests::evaluate_two_classes(&picks, &truth);
         // Through JSON, as the report reads it.
         let back: capsid_eval::EvaluationReport =
             serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();

@@ -1,29 +1,14 @@
-//! Reading the tables of a report from JSON, tolerantly: an evaluation summary (per-class
-//! precision, recall, F1, …, and precision–recall curves) and stage wall times.
+//! The tables of a report: an evaluation of `capsid evaluate` (its `summary.json`, capsid-eval's
+//! typed [`EvaluationReport`]: per-class precision, recall, F1, …, voxel scores and
+//! precision–recall curves) and stage wall times.
 //!
-//! The evaluation JSON is read generically (`serde_json::Value`) so the report does not depend on
-//! capsid-eval's exact struct (it reads capsid-eval's `EvaluationReport` and similar files).
-//! Accepted shapes:
-//!
-//! * per-class rows (table "picks"): an array of objects under `classes` / `per_class` /
-//!   `class_metrics` / `by_class` / `results` (each naming its class in `class`, `name` or
-//!   `class_name`), or an object under those keys mapping class name → object, or a top-level
-//!   array of such objects;
-//! * summary rows in the same table: objects under `pooled`, `macro_avg`, `overall`, `micro`,
-//!   `macro`, `all`, `total`; top-level scalars `<key>_<field>` join the row of `<key>`
-//!   (`pooled_precision` → row `pooled`, column `precision`);
-//! * voxel scores (table "voxels"): an array or map under `voxel` / `voxel_scores`;
-//! * precision–recall curves: under a top-level key holding `pr` or `curve`, an array of objects
-//!   naming their class (their scalar fields make the table "precision–recall") or a map class →
-//!   curve, or a field of a class row; a curve is an array of objects with `recall` and
-//!   `precision`, or an object with `recall` and `precision` arrays (also under `points`);
-//! * every scalar field of a row (number, string, bool) becomes a column; known columns (counts,
-//!   precision, recall, F-scores) first;
-//! * other top-level scalars, and scalars of top-level objects one level down (`params.beta`),
-//!   are listed as settings.
+//! Every scalar field of a class row becomes a column (known columns first), so a field added to
+//! capsid-eval's report shows up without a change here; the structure itself is the typed one,
+//! and a file that is not a capsid evaluation is an error naming it.
 
 use crate::curves::Series;
 use crate::error::ReportError;
+use capsid_eval::EvaluationReport;
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -46,27 +31,6 @@ pub struct EvalSummary {
     pub settings: Vec<(String, String)>,
 }
 
-const CLASS_LIST_KEYS: [&str; 6] = [
-    "classes",
-    "per_class",
-    "class_metrics",
-    "by_class",
-    "results",
-    "per_class_metrics",
-];
-const SUMMARY_KEYS: [&str; 9] = [
-    "pooled",
-    "macro_avg",
-    "overall",
-    "micro",
-    "macro",
-    "all",
-    "total",
-    "micro_average",
-    "macro_average",
-];
-const VOXEL_KEYS: [&str; 2] = ["voxel", "voxel_scores"];
-const NAME_KEYS: [&str; 3] = ["class", "name", "class_name"];
 /// Columns left out of tables (the class name already says it).
 const HIDDEN_COLUMNS: [&str; 1] = ["label"];
 /// Columns shown first, in this order, when present.
@@ -139,58 +103,14 @@ pub fn cell_for(key: &str, v: &Value) -> Option<String> {
     }
 }
 
-/// The points `(recall, precision)` of a curve value, if `v` is one (see the module docs).
-pub fn pr_points(v: &Value) -> Option<Vec<(f64, f64)>> {
-    match v {
-        Value::Array(items) if !items.is_empty() => items
-            .iter()
-            .map(|p| Some((p.get("recall")?.as_f64()?, p.get("precision")?.as_f64()?)))
-            .collect(),
-        Value::Object(o) => {
-            if let Some(points) = o.get("points") {
-                return pr_points(points);
-            }
-            let r = o.get("recall")?.as_array()?;
-            let p = o.get("precision")?.as_array()?;
-            if r.len() != p.len() || r.is_empty() {
-                return None;
-            }
-            r.iter()
-                .zip(p)
-                .map(|(r, p)| Some((r.as_f64()?, p.as_f64()?)))
-                .collect()
-        }
-        _ => None,
-    }
-}
-
 type Row = (String, Map<String, Value>);
-
-fn rows_of(v: &Value) -> Vec<Row> {
-    let named = |o: &Map<String, Value>| NAME_KEYS.iter().find_map(|k| o.get(*k).and_then(cell));
-    match v {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, it)| {
-                it.as_object()
-                    .map(|o| (named(o).unwrap_or_else(|| format!("#{}", i + 1)), o.clone()))
-            })
-            .collect(),
-        Value::Object(m) => m
-            .iter()
-            .filter_map(|(k, it)| it.as_object().map(|o| (k.clone(), o.clone())))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
 
 /// A table of `rows`: one column per scalar field (known columns first), names first.
 fn table_of(rows: &[Row]) -> Table {
     let mut keys: Vec<String> = Vec::new();
     for (_, o) in rows {
         for (k, v) in o.iter() {
-            if !NAME_KEYS.contains(&k.as_str())
+            if k != "class"
                 && !HIDDEN_COLUMNS.contains(&k.as_str())
                 && cell(v).is_some()
                 && !keys.contains(k)
@@ -223,142 +143,102 @@ fn table_of(rows: &[Row]) -> Table {
     Table { header, rows }
 }
 
-/// The series name of a curve: the class, with its AP when the row gives one.
-fn curve_name(name: &str, row: &Map<String, Value>) -> String {
-    match row
-        .get("auprc")
-        .or_else(|| row.get("ap"))
-        .and_then(Value::as_f64)
-    {
-        Some(ap) => format!("{name} (AP {ap:.3})"),
-        None => name.to_string(),
-    }
+/// A row named `name` from the scalar fields of `value` (a serialised record).
+fn row_of(name: &str, value: Value) -> Row {
+    let fields = match value {
+        Value::Object(o) => o,
+        _ => Map::new(),
+    };
+    (name.to_string(), fields)
 }
 
-/// Reads an evaluation summary from JSON text; `origin` names the file in errors.
-pub fn parse_eval_summary(text: &str, origin: &Path) -> Result<EvalSummary, ReportError> {
-    let root: Value = serde_json::from_str(text)
-        .map_err(|e| ReportError::input(origin, format!("invalid JSON: {e}")))?;
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Reads `capsid evaluate`'s `summary.json`; a file that is not one is an error naming it.
+pub fn read_evaluation(path: &Path) -> Result<EvaluationReport, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        ReportError::input(
+            path,
+            format!("not the summary.json of capsid evaluate: {e}"),
+        )
+    })
+}
+
+/// The tables (`picks` with the pooled and macro rows, `voxels`, `precision–recall`), the
+/// precision–recall curves (named with their AP) and the settings (top-level scalars, `params.*`,
+/// `inputs.*`) of an evaluation.
+pub fn eval_summary(r: &EvaluationReport) -> EvalSummary {
     let mut out = EvalSummary::default();
-    let mut class_rows: Vec<Row> = Vec::new();
-    match &root {
-        Value::Array(_) => class_rows = rows_of(&root),
-        Value::Object(m) => {
-            let mut used: Vec<String> = Vec::new();
-            for k in CLASS_LIST_KEYS {
-                if let Some(v) = m.get(k) {
-                    class_rows.extend(rows_of(v));
-                    used.push(k.to_string());
-                }
-            }
-            for k in SUMMARY_KEYS {
-                if let Some(Value::Object(o)) = m.get(k) {
-                    let mut row = o.clone();
-                    let prefix = format!("{k}_");
-                    for (tk, tv) in m {
-                        if let (Some(field), Some(_)) = (tk.strip_prefix(&prefix), cell(tv)) {
-                            row.insert(field.to_string(), tv.clone());
-                            used.push(tk.clone());
-                        }
-                    }
-                    class_rows.push((k.to_string(), row));
-                    used.push(k.to_string());
-                }
-            }
-            for k in VOXEL_KEYS {
-                if let Some(v) = m.get(k) {
-                    let rows = rows_of(v);
-                    if !rows.is_empty() {
-                        out.tables.push(("voxels".into(), table_of(&rows)));
-                    }
-                    used.push(k.to_string());
-                }
-            }
-            for (k, v) in m {
-                if used.contains(k) {
-                    continue;
-                }
-                if v.is_null() {
-                    continue;
-                }
-                if let Some(c) = cell(v) {
-                    out.settings.push((k.clone(), c));
-                    continue;
-                }
-                let is_curve_key = k.contains("pr") || k.contains("curve");
-                match v {
-                    Value::Array(_) if is_curve_key => {
-                        let rows = rows_of(v);
-                        for (name, row) in &rows {
-                            if let Some(points) = pr_points(&Value::Object(row.clone())) {
-                                out.pr_curves.push(Series {
-                                    name: curve_name(name, row),
-                                    points,
-                                });
-                            }
-                        }
-                        if rows
-                            .iter()
-                            .any(|(_, r)| r.values().any(|x| cell(x).is_some() && !x.is_string()))
-                        {
-                            out.tables
-                                .push(("precision–recall".into(), table_of(&rows)));
-                        }
-                    }
-                    Value::Object(o)
-                        if is_curve_key && o.values().any(|c| pr_points(c).is_some()) =>
-                    {
-                        for (name, c) in o {
-                            if let Some(points) = pr_points(c) {
-                                out.pr_curves.push(Series {
-                                    name: name.clone(),
-                                    points,
-                                });
-                            }
-                        }
-                    }
-                    Value::Object(o) => {
-                        for (sk, sv) in o {
-                            if let Some(c) = cell(sv) {
-                                out.settings.push((format!("{k}.{sk}"), c));
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        _ => {
-            return Err(ReportError::input(
-                origin,
-                "expected a JSON object or array",
-            ))
-        }
+    let mut picks: Vec<Row> = r
+        .classes
+        .iter()
+        .map(|c| row_of(&c.class, to_value(c)))
+        .collect();
+    let mut pooled = row_of("pooled", to_value(&r.pooled));
+    for (k, v) in [
+        ("precision", r.pooled_precision),
+        ("recall", r.pooled_recall),
+        ("f1", r.pooled_f1),
+    ] {
+        pooled.1.insert(k.into(), to_value(&v));
     }
-    for (name, o) in &class_rows {
-        for v in o.values() {
-            if let Some(points) = pr_points(v) {
-                out.pr_curves.push(Series {
-                    name: curve_name(name, o),
-                    points,
-                });
-            }
-        }
+    picks.push(pooled);
+    picks.push(row_of("macro_avg", to_value(&r.macro_avg)));
+    out.tables.push(("picks".into(), table_of(&picks)));
+    if !r.voxel.is_empty() {
+        let rows: Vec<Row> = r
+            .voxel
+            .iter()
+            .map(|v| row_of(&v.class, to_value(v)))
+            .collect();
+        out.tables.push(("voxels".into(), table_of(&rows)));
     }
-    if !class_rows.is_empty() {
+    if !r.pr_curves.is_empty() {
+        let rows: Vec<Row> = r
+            .pr_curves
+            .iter()
+            .map(|c| row_of(&c.class, to_value(c)))
+            .collect();
         out.tables
-            .insert(0, ("picks".into(), table_of(&class_rows)));
+            .push(("precision–recall".into(), table_of(&rows)));
     }
-    if out.tables.is_empty() && out.pr_curves.is_empty() {
-        return Err(ReportError::input(
-            origin,
-            format!(
-                "no per-class results found (looked for keys {})",
-                CLASS_LIST_KEYS.join(", ")
-            ),
-        ));
+    out.pr_curves = r
+        .pr_curves
+        .iter()
+        .filter(|c| !c.points.is_empty())
+        .map(|c| Series {
+            name: format!("{} (AP {:.3})", c.class, c.auprc),
+            points: c.points.iter().map(|p| (p.recall, p.precision)).collect(),
+        })
+        .collect();
+    for (k, v) in [
+        ("capsid_version", to_value(&r.capsid_version)),
+        ("n_picks", to_value(&r.n_picks)),
+        ("n_truth", to_value(&r.n_truth)),
+        ("truth_ignored", to_value(&r.truth_ignored)),
+        ("picks_outside", to_value(&r.picks_outside)),
+    ] {
+        if let Some(c) = cell(&v) {
+            out.settings.push((k.into(), c));
+        }
     }
-    Ok(out)
+    if let Value::Object(o) = to_value(&r.params) {
+        for (k, v) in o {
+            if let Some(c) = cell(&v).filter(|_| !v.is_null()) {
+                out.settings.push((format!("params.{k}"), c));
+            }
+        }
+    }
+    for (k, v) in &r.inputs {
+        out.settings.push((format!("inputs.{k}"), v.clone()));
+    }
+    out
 }
 
 /// One stage of a run and its wall time in seconds.
@@ -444,91 +324,73 @@ pub fn human_duration(seconds: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use capsid_core::{ClassDef, ClassTable, Particle};
 
-    #[test]
-    fn eval_summary_array_of_classes() {
-        let text = r#"{"beta": 2, "match_radius": "class radius",
-          "classes": [
-            {"class": "ribosome", "tp": 10, "fp": 2, "fn": 1, "precision": 0.8333333, "recall": 0.909, "f1": 0.87,
-             "pr_curve": [{"threshold": 0.9, "precision": 1.0, "recall": 0.2}, {"threshold": 0.5, "precision": 0.8, "recall": 0.9}]},
-            {"class": "tric", "tp": 0, "fp": 0, "fn": 3, "precision": null, "recall": 0.0, "f_beta": 0.0}
-          ],
-          "overall": {"precision": 0.8, "recall": 0.7, "f1": 0.75}}"#;
-        let s = parse_eval_summary(text, Path::new("e.json")).unwrap();
-        assert_eq!(
-            s.tables[0].1.header,
-            vec![
-                "class",
-                "tp",
-                "fp",
-                "fn",
-                "precision",
-                "recall",
-                "f1",
-                "f_beta"
-            ]
-        );
-        assert_eq!(s.tables[0].1.rows.len(), 3);
-        assert_eq!(
-            s.tables[0].1.rows[0],
-            vec!["ribosome", "10", "2", "1", "0.833", "0.909", "0.870", ""]
-        );
-        assert_eq!(s.tables[0].1.rows[1][4], "");
-        assert_eq!(s.tables[0].1.rows[2][0], "overall");
-        assert_eq!(s.pr_curves.len(), 1);
-        assert_eq!(s.pr_curves[0].name, "ribosome");
-        assert_eq!(s.pr_curves[0].points, vec![(0.2, 1.0), (0.9, 0.8)]);
-        assert!(s.settings.contains(&("beta".to_string(), "2".to_string())));
-        // Whole ratios keep 3 decimals; whole floats elsewhere print as integers.
-        let s = parse_eval_summary(
-            r#"{"classes":[{"class":"a","recall":1,"tp":3.0}]}"#,
-            Path::new("e"),
-        )
-        .unwrap();
-        assert_eq!(s.tables[0].1.rows[0], vec!["a", "3", "1.000"]);
+    /// `capsid evaluate`'s report of `picks` against `truth` for classes "ribosome" and
+    /// "proteasome" (radius 4 voxels) at the strict tolerance.
+    pub(crate) fn evaluate_two_classes(picks: &[Particle], truth: &[Particle]) -> EvaluationReport {
+        let class = |name: &str, label| ClassDef {
+            name: name.into(),
+            label,
+            radius_a: None,
+            radius_vox: Some(4.0),
+            template: None,
+        };
+        let table = ClassTable {
+            classes: vec![class("ribosome", 1), class("proteasome", 2)],
+        };
+        let params = capsid_eval::EvalParams {
+            tolerance_fraction: 0.5,
+            ..Default::default()
+        };
+        capsid_eval::evaluate_picks(picks, truth, &table, &params).unwrap()
+    }
+
+    /// A real evaluation of two classes, with one precision–recall curve added.
+    fn evaluation() -> EvaluationReport {
+        let truth = vec![
+            Particle::new("ribosome", 10.0, 10.0, 10.0),
+            Particle::new("ribosome", 30.0, 10.0, 10.0),
+            Particle::new("proteasome", 30.0, 30.0, 30.0),
+        ];
+        let picks = vec![
+            Particle::new("ribosome", 10.5, 10.0, 10.0),
+            Particle::new("ribosome", 50.0, 50.0, 50.0),
+            Particle::new("proteasome", 30.0, 30.5, 30.0),
+        ];
+        let mut r = evaluate_two_classes(&picks, &truth);
+        r.inputs.insert("picks".into(), "p.star".into());
+        r.pr_curves.push(capsid_eval::PrCurve {
+            class: "ribosome".into(),
+            n_positive: 105,
+            n_voxels: 1000,
+            auprc: 0.8123,
+            best_f1: 0.9,
+            threshold_at_best_f1: 0.4,
+            dice_at_half: 0.88,
+            points: vec![
+                capsid_eval::PrPoint {
+                    threshold: 0.9,
+                    precision: 1.0,
+                    recall: 0.1,
+                },
+                capsid_eval::PrPoint {
+                    threshold: 0.1,
+                    precision: 0.2,
+                    recall: 1.0,
+                },
+            ],
+        });
+        r
     }
 
     #[test]
-    fn eval_summary_map_and_curve_arrays() {
-        let text = r#"{"per_class": {"a": {"f1": 0.5}},
-                       "pr_curves": {"a": {"recall": [0.1, 0.5], "precision": [0.9, 0.6]}}}"#;
-        let s = parse_eval_summary(text, Path::new("e.json")).unwrap();
-        assert_eq!(
-            s.tables[0].1.rows,
-            vec![vec!["a".to_string(), "0.500".to_string()]]
-        );
-        assert_eq!(s.pr_curves[0].points, vec![(0.1, 0.9), (0.5, 0.6)]);
-        let e = parse_eval_summary("{\"x\": 1}", Path::new("e.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("e.json") && e.contains("no per-class"), "{e}");
-        let e = parse_eval_summary("{", Path::new("bad.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("bad.json") && e.contains("invalid JSON"), "{e}");
-    }
-
-    #[test]
-    fn eval_summary_of_capsid_eval_shape() {
-        // The shape of capsid-eval's EvaluationReport (fields abridged).
-        let text = r#"{"capsid_version": "0.1.0", "inputs": {"picks": "p.star"},
-          "params": {"tolerance_fraction": 1.0, "beta": 4.0, "class_weights": {}, "voxel_size_a": 10.0, "shape_xyz": null},
-          "n_picks": 5, "n_truth": 4,
-          "classes": [{"class": "ribosome", "label": 1, "n_truth": 4, "n_picks": 5, "tp": 3, "fp": 2, "fn": 1,
-                       "precision": 0.6, "recall": 0.75, "f1": 0.6667, "fbeta": 0.74}],
-          "pooled": {"tp": 3, "fp": 2, "fn": 1}, "pooled_precision": 0.6, "pooled_recall": 0.75, "pooled_f1": 0.6667,
-          "macro_avg": {"n_classes": 1, "precision": 0.6, "recall": 0.75, "f1": 0.6667, "fbeta": 0.74, "fbeta_weighted": 0.74},
-          "confusion": {"classes": ["ribosome"], "counts": [[3]]},
-          "hitbox": null,
-          "voxel": [{"class": "ribosome", "label": 1, "tp": 100, "fp": 10, "fn": 5, "dice": 0.93, "iou": 0.87, "precision": 0.91, "recall": 0.95}],
-          "pr_curves": [{"class": "ribosome", "n_positive": 105, "n_voxels": 1000, "auprc": 0.8123, "best_f1": 0.9,
-                         "threshold_at_best_f1": 0.4, "dice_at_half": 0.88,
-                         "points": [{"threshold": 0.9, "precision": 1.0, "recall": 0.1}, {"threshold": 0.1, "precision": 0.2, "recall": 1.0}]}]}"#;
-        let s = parse_eval_summary(text, Path::new("summary.json")).unwrap();
+    fn tables_curves_and_settings_of_an_evaluation() {
+        let s = eval_summary(&evaluation());
         let titles: Vec<&str> = s.tables.iter().map(|t| t.0.as_str()).collect();
-        assert_eq!(titles, vec!["picks", "voxels", "precision–recall"]);
+        assert_eq!(titles, vec!["picks", "precision–recall"]);
         let picks = &s.tables[0].1;
         assert_eq!(
             &picks.header[..9],
@@ -545,23 +407,38 @@ mod tests {
             ]
         );
         let names: Vec<&str> = picks.rows.iter().map(|r| r[0].as_str()).collect();
-        assert_eq!(names, vec!["ribosome", "pooled", "macro_avg"]);
-        // pooled_precision joined the pooled row.
+        assert_eq!(names, vec!["ribosome", "proteasome", "pooled", "macro_avg"]);
         let col = |name: &str| picks.header.iter().position(|h| h == name).unwrap();
-        assert_eq!(picks.rows[1][col("precision")], "0.600");
-        assert_eq!(picks.rows[1][col("tp")], "3");
-        assert_eq!(s.tables[1].1.rows[0][0], "ribosome");
-        assert!(s.tables[2].1.header.contains(&"auprc".to_string()));
+        // Ribosome: 1 of 2 found, 1 false pick; pooled: 2 TP of 3 picks.
+        assert_eq!(picks.rows[0][col("precision")], "0.500");
+        assert_eq!(picks.rows[2][col("tp")], "2");
+        assert_eq!(picks.rows[2][col("precision")], "0.667");
+        assert!(s.tables[1].1.header.contains(&"auprc".to_string()));
         assert_eq!(s.pr_curves.len(), 1);
         assert_eq!(s.pr_curves[0].name, "ribosome (AP 0.812)");
         assert_eq!(s.pr_curves[0].points, vec![(0.1, 1.0), (1.0, 0.2)]);
         assert!(s
             .settings
-            .contains(&("params.beta".to_string(), "4".to_string())));
+            .contains(&("params.tolerance_fraction".to_string(), "0.500".to_string())));
         assert!(s
             .settings
             .contains(&("inputs.picks".to_string(), "p.star".to_string())));
-        assert!(!s.settings.iter().any(|(k, _)| k == "pooled_precision"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_capsid_evaluation_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("summary.json");
+        std::fs::write(&p, serde_json::to_string(&evaluation()).unwrap()).unwrap();
+        assert_eq!(read_evaluation(&p).unwrap().classes.len(), 2);
+        std::fs::write(&p, r#"{"classes": [{"class": "a", "f1": 0.5}]}"#).unwrap();
+        let e = read_evaluation(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("summary.json") && e.contains("capsid evaluate"),
+            "{e}"
+        );
+        std::fs::write(&p, "{").unwrap();
+        assert!(read_evaluation(&p).is_err());
     }
 
     #[test]

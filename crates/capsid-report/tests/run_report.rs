@@ -185,7 +185,24 @@ fn bad_inputs_name_the_file_and_write_nothing() {
     let e = build_report(d.path(), &ReportOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("metrics.csv") && e.contains("line 2"), "{e}");
+    assert!(e.contains("metrics.csv") && e.contains("header"), "{e}");
+    assert!(!d.path().join("report/index.html").exists());
+
+    // A summary.json that is not capsid evaluate's.
+    let d = tempfile::tempdir().unwrap();
+    common::write_run(d.path());
+    std::fs::write(
+        d.path().join("eval/unet/summary.json"),
+        r#"{"classes": [{"class": "ribosome", "f1": 0.5}]}"#,
+    )
+    .unwrap();
+    let e = build_report(d.path(), &ReportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("summary.json") && e.contains("capsid evaluate"),
+        "{e}"
+    );
     assert!(!d.path().join("report/index.html").exists());
 
     let d = tempfile::tempdir().unwrap();

@@ -149,21 +149,33 @@ pub fn write_run(dir: &Path) {
 
         let train = dir.join("train").join(model);
         std::fs::create_dir_all(&train).unwrap();
-        let mut csv =
-            String::from("epoch,train_loss,val_loss,val_f1_ribosome,val_f1_proteasome,seconds\n");
-        for e in 1..=20 {
-            let t = e as f64;
-            let k = if model == "ucaps" { 0.25 } else { 0.3 };
-            csv.push_str(&format!(
-                "{e},{:.4},{:.4},{:.4},{:.4},{:.1}\n",
-                1.2 * (-k * t).exp() + 0.1,
-                1.3 * (-k * 0.8 * t).exp() + 0.18,
-                0.9 * (1.0 - (-0.3 * t).exp()),
-                0.7 * (1.0 - (-0.2 * t).exp()),
-                12.5
-            ));
+        let k = if model == "ucaps" { 0.25 } else { 0.3 };
+        let rows = (1..=20)
+            .map(|e| {
+                let t = e as f64;
+                let f1 = [
+                    0.9 * (1.0 - (-0.3 * t).exp()),
+                    0.7 * (1.0 - (-0.2 * t).exp()),
+                ];
+                capsid_core::run_metrics::EpochRecord {
+                    epoch: e,
+                    step: 60 * e as u64,
+                    lr: 1e-3,
+                    train_loss: 1.2 * (-k * t).exp() + 0.1,
+                    val_loss: 1.3 * (-k * 0.8 * t).exp() + 0.18,
+                    precision: f1.to_vec(),
+                    recall: f1.to_vec(),
+                    f1: f1.to_vec(),
+                    elapsed_s: 12.5 * t,
+                }
+            })
+            .collect();
+        capsid_core::run_metrics::RunMetrics {
+            classes: vec!["ribosome".into(), "proteasome".into()],
+            rows,
         }
-        std::fs::write(train.join("metrics.csv"), csv).unwrap();
+        .write(&train.join("metrics.csv"))
+        .unwrap();
         std::fs::write(
             train.join("config.toml"),
             format!("model = \"{model}\"\nepochs = 20\nlearning_rate = 0.001\n"),
@@ -223,7 +235,10 @@ pub fn write_run(dir: &Path) {
             "pooled_f1": f1(ratio((3 + p_tp) as f64, (3 + p_tp + r_fp) as f64), ratio((3 + p_tp) as f64, 8.0)),
             "macro_avg": {"n_classes": 2, "precision": (rp + pp) / 2.0, "recall": (rr + prr) / 2.0,
                           "f1": (f1(rp, rr) + f1(pp, prr)) / 2.0, "fbeta": (0.74 + prr) / 2.0, "fbeta_weighted": (0.74 + prr) / 2.0},
-            "confusion": {"classes": ["ribosome", "proteasome"], "counts": [[3, 0], [if wrong { 1 } else { 0 }, p_tp]]},
+            "confusion": {"true_classes": ["ribosome", "proteasome", "background"],
+                          "picked_classes": ["ribosome", "proteasome", "missed"],
+                          "counts": [[3, 0, 1], [if wrong { 1 } else { 0 }, p_tp, p_fn],
+                                     [r_fp - if wrong { 1 } else { 0 }, 0, 0]]},
             "hitbox": null,
             "voxel": [
                 {"class": "ribosome", "label": 1, "tp": 2000, "fp": if wrong { 900 } else { 150 }, "fn": if wrong { 300 } else { 700 },
