@@ -1,5 +1,6 @@
 //! Small helpers shared by the subcommands.
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -132,6 +133,27 @@ pub fn progress(len: u64, what: &str) -> Progress {
         })
     });
     Progress { bar: pb, plain }
+}
+
+/// Parses `--prob CLASS=PATH` pairs (pick, evaluate), checking the classes against the table.
+pub fn parse_prob_args(
+    items: &[String],
+    classes: &capsid_core::ClassTable,
+) -> anyhow::Result<Vec<(String, std::path::PathBuf)>> {
+    let mut out: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for it in items {
+        let Some((c, p)) = it.split_once('=') else {
+            anyhow::bail!("--prob '{it}': expected CLASS=PATH");
+        };
+        classes
+            .get(c.trim())
+            .with_context(|| format!("--prob '{it}'"))?;
+        if out.iter().any(|(k, _)| k == c.trim()) {
+            anyhow::bail!("--prob: class '{}' given twice", c.trim());
+        }
+        out.push((c.trim().to_string(), std::path::PathBuf::from(p.trim())));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

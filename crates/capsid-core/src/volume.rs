@@ -157,6 +157,17 @@ pub fn stats<I: IntoIterator<Item = f64>>(values: I) -> Stats {
     }
 }
 
+/// The label a float voxel of a label map shows, for display: the nearest integer clamped to
+/// 0..=255, 0 for NaN and infinities. (Stages that compute with label maps read them strictly instead: capsid-io's
+/// `mrc::read_label_map`.)
+pub fn display_label(v: f32) -> u8 {
+    if v.is_finite() {
+        v.round().clamp(0.0, 255.0) as u8
+    } else {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -563,3 +563,37 @@ fn mrc_reads_nan_only_when_allowed() {
     .unwrap();
     assert!(v.data[[1, 0, 1]].is_nan());
 }
+
+/// Label maps are read by one rule: any mode, integers 0..=255; a fraction or a value out of
+/// range is an error naming the file and the value.
+#[test]
+fn label_maps_hold_integers_in_any_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut labels = Volume::new(Array3::<u8>::zeros((2, 3, 4)), 10.0);
+    labels.data[[1, 2, 3]] = 7;
+    let p = dir.path().join("labels.mrc");
+    write_labels(&p, &labels, LabelMode::Uint8Mode0).unwrap();
+    assert_eq!(
+        capsid_io::mrc::read_label_map(&p).unwrap().data,
+        labels.data
+    );
+    // The same labels stored as float32 read the same.
+    let f = dir.path().join("labels_f32.mrc");
+    write_volume(
+        &f,
+        &labels.with_data(labels.data.mapv(f32::from)),
+        MrcMode::Float32,
+    )
+    .unwrap();
+    assert_eq!(
+        capsid_io::mrc::read_label_map(&f).unwrap().data,
+        labels.data
+    );
+    for (bad, shown) in [(1.5f32, "1.5"), (300.0, "300"), (-1.0, "-1")] {
+        let mut v = labels.data.mapv(f32::from);
+        v[[0, 0, 1]] = bad;
+        write_volume(&f, &labels.with_data(v), MrcMode::Float32).unwrap();
+        let e = capsid_io::mrc::read_label_map(&f).unwrap_err().to_string();
+        assert!(e.contains("labels_f32.mrc") && e.contains(shown), "{e}");
+    }
+}

@@ -351,15 +351,9 @@ fn strip_path(e: &capsid_io::IoError) -> String {
     s.strip_prefix(&prefix).map(str::to_string).unwrap_or(s)
 }
 
-/// Label values of a float slice: rounded, clamped to 0..=255.
+/// Label values of a float slice: rounded, clamped to 0..=255 (capsid-core's `display_label`).
 pub fn to_labels(slice: &Array2<f32>) -> Array2<u8> {
-    slice.mapv(|v| {
-        if v.is_finite() {
-            v.round().clamp(0.0, 255.0) as u8
-        } else {
-            0
-        }
-    })
+    slice.mapv(capsid_core::volume::display_label)
 }
 
 /// Reads a particle list (any format capsid-io knows); an empty list is allowed.

@@ -594,7 +594,7 @@ impl Viewer {
         let (w, h, d) = v.plane(axis, index, 1);
         let px = if id == "labels" {
             d.iter()
-                .map(|x| x.round().clamp(0.0, 255.0) as u8)
+                .map(|&x| capsid_core::volume::display_label(x))
                 .collect()
         } else {
             d.iter()

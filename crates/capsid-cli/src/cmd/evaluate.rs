@@ -1,10 +1,10 @@
 //! `capsid evaluate`: picks (and maps) against ground truth → eval/summary.json + a table.
 
-use super::pick::{parse_prob_args, read_label_map};
 use crate::grammar::parse_shape_xyz;
 use anyhow::{bail, Context};
 use capsid_core::{ClassTable, Particle};
 use capsid_eval::{evaluate_picks, hitbox, pr_curve, voxel_scores, EvalParams};
+use capsid_io::mrc::read_label_map;
 use capsid_io::particles::{read_particles, ReadOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,7 +119,7 @@ fn read_truth(
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let classes = ClassTable::load(&args.classes)?;
-    let probs = parse_prob_args(&args.prob, &classes)?;
+    let probs = crate::util::parse_prob_args(&args.prob, &classes)?;
     let mut class_weights = BTreeMap::new();
     for w in &args.weight {
         let Some((c, v)) = w.split_once('=') else {

@@ -1,7 +1,7 @@
 //! `capsid pick`: label or probability maps → particle lists (RELION STAR, CSV, …).
 
 use anyhow::{bail, Context};
-use capsid_core::{ClassTable, Particle, Volume};
+use capsid_core::{ClassTable, Particle};
 use capsid_io::particles::{write_particles, WriteOptions};
 use capsid_pick::{
     connected_components, connected_components_prob, mean_shift, nms, peaks, ClassPickSettings,
@@ -184,46 +184,6 @@ fn pick_tuned_peaks(
         .with_context(|| path.display().to_string())
 }
 
-/// Reads a label map: every voxel must hold an integer 0..=255.
-pub fn read_label_map(path: &Path) -> anyhow::Result<Volume<u8>> {
-    let v = capsid_io::mrc::read_volume(path)?;
-    let mut bad = None;
-    let data = v.data.mapv(|x| {
-        if x.fract() != 0.0 || !(0.0..=255.0).contains(&x) {
-            bad.get_or_insert(x);
-        }
-        x as u8
-    });
-    if let Some(x) = bad {
-        bail!(
-            "{}: not a label map: holds the value {x} (labels are integers 0..=255)",
-            path.display()
-        );
-    }
-    Ok(v.with_data(data))
-}
-
-/// Parses `CLASS=PATH` pairs, checking the classes against the table.
-pub fn parse_prob_args(
-    items: &[String],
-    classes: &ClassTable,
-) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    for it in items {
-        let Some((c, p)) = it.split_once('=') else {
-            bail!("--prob '{it}': expected CLASS=PATH");
-        };
-        classes
-            .get(c.trim())
-            .with_context(|| format!("--prob '{it}'"))?;
-        if out.iter().any(|(k, _)| k == c.trim()) {
-            bail!("--prob: class '{}' given twice", c.trim());
-        }
-        out.push((c.trim().to_string(), PathBuf::from(p.trim())));
-    }
-    Ok(out)
-}
-
 /// The tuned picking settings of the model that segmented `labels`: `segment.toml` beside the
 /// map names the model folder, whose `pick_settings.toml` is returned when it exists.
 fn model_pick_settings(labels: &Path) -> Option<PathBuf> {
@@ -263,7 +223,7 @@ fn stem(p: &Path) -> String {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let classes = ClassTable::load(&args.classes)?;
-    let probs = parse_prob_args(&args.prob, &classes)?;
+    let probs = crate::util::parse_prob_args(&args.prob, &classes)?;
     let method = args.method.unwrap_or(Method::Meanshift);
     let conn = match args.connectivity {
         6 => Connectivity::Six,
@@ -370,7 +330,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut shape_xyz = None;
     if uses_labels {
         let path = args.labels.as_deref().unwrap_or(Path::new(""));
-        let map = read_label_map(path)?;
+        let map = capsid_io::mrc::read_label_map(path)?;
         capsid_core::guard::check_labels_known(path, map.data.iter().copied(), &classes)?;
         voxel_size = map.voxel_size() as f64;
         shape_xyz = Some(map.shape_xyz());

@@ -626,13 +626,7 @@ fn load_samples(cfg: &TrainConfig, classes: &ClassTable) -> anyhow::Result<Vec<T
         };
         let label_map = match &inp.labels {
             Some(l) => {
-                let v = mrc::read_volume(l)?;
-                if v.data
-                    .iter()
-                    .any(|&x| !(0.0..=255.0).contains(&x) || x.fract() != 0.0)
-                {
-                    bail!("{}: a label map must hold integers 0..255", l.display());
-                }
+                let v = mrc::read_label_map(l)?;
                 capsid_core::guard::check_same_grid(
                     &inp.tomogram,
                     tomo.shape_zyx(),
@@ -641,12 +635,8 @@ fn load_samples(cfg: &TrainConfig, classes: &ClassTable) -> anyhow::Result<Vec<T
                     v.shape_zyx(),
                     v.voxel_size_a,
                 )?;
-                capsid_core::guard::check_labels_known(
-                    l,
-                    v.data.iter().map(|&x| x as u8),
-                    classes,
-                )?;
-                Some(v.data.mapv(|x| x as u8))
+                capsid_core::guard::check_labels_known(l, v.data.iter().copied(), classes)?;
+                Some(v.data)
             }
             None => None,
         };

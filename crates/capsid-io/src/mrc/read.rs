@@ -278,6 +278,25 @@ pub fn read_volume(path: &Path) -> Result<Volume<f32>, IoError> {
     read_mrc(path, ReadOptions::default()).map(|(_, v)| v)
 }
 
+/// Reads a label map: a volume whose every voxel holds an integer 0..=255 (class labels, 0 =
+/// background), whatever the MRC mode; anything else is an error naming the file and the first
+/// offending value. The one rule for every stage that takes label maps (pick, evaluate, train).
+pub fn read_label_map(path: &Path) -> Result<Volume<u8>, IoError> {
+    let v = read_volume(path)?;
+    if let Some(x) = v
+        .data
+        .iter()
+        .find(|x| x.fract() != 0.0 || !(0.0..=255.0).contains(*x))
+    {
+        return Err(IoError::format(
+            path,
+            format!("not a label map: holds the value {x} (labels are integers 0..=255)"),
+        ));
+    }
+    let data = v.data.mapv(|x| x as u8);
+    Ok(v.with_data(data))
+}
+
 /// Like [`read_volume`], with options (e.g. to accept NaN values).
 pub fn read_volume_with(path: &Path, opts: ReadOptions) -> Result<Volume<f32>, IoError> {
     read_mrc(path, opts).map(|(_, v)| v)
