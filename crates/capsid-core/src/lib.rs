@@ -16,6 +16,7 @@ pub mod error;
 pub mod fsutil;
 pub mod guard;
 pub mod mask;
+pub mod outputs;
 pub mod particle;
 pub mod prep;
 pub mod rotation;

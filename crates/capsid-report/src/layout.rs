@@ -100,7 +100,7 @@ fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 /// (`<name>_labels.mrc`).
 fn has_prediction(run_dir: &Path, name: &str) -> bool {
     let seg = run_dir.join("segment");
-    let file = format!("{name}_labels.mrc");
+    let file = capsid_core::outputs::label_map_file(name);
     seg.join(&file).is_file() || subdirs(&seg).iter().any(|d| d.join(&file).is_file())
 }
 
@@ -226,9 +226,9 @@ pub fn discover(run_dir: &Path, tomogram: Option<&str>) -> Result<RunInputs, Rep
     seg_dirs.extend(subdirs(&seg).into_iter().map(|d| (name_of(&d), d)));
     for (name, dir) in seg_dirs {
         if let Some(p) = for_tomogram(
-            &files_ending(&dir, "_labels.mrc"),
+            &files_ending(&dir, capsid_core::outputs::LABEL_MAP_SUFFIX),
             tomo.as_deref(),
-            "_labels.mrc",
+            capsid_core::outputs::LABEL_MAP_SUFFIX,
         ) {
             let i = set_for(&mut sets, &name);
             sets[i].labels = Some(p);

@@ -250,7 +250,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &format!("pick {model}"),
             &[
                 "pick".into(),
-                s(&seg.join(format!("{test_name}_labels.mrc"))),
+                s(&seg.join(capsid_core::outputs::label_map_file(&test_name))),
                 "--classes".into(),
                 s(&classes),
                 // No --method: each class as the model's tuned settings say (mean shift of the
@@ -267,7 +267,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // class mask, next to the particle scores.
         let mut voxel_args: Vec<String> = vec![
             "--labels".into(),
-            s(&seg.join(format!("{test_name}_labels.mrc"))),
+            s(&seg.join(capsid_core::outputs::label_map_file(&test_name))),
             "--truth-labels".into(),
             s(&test_dir.join("class_mask.mrc")),
         ];
@@ -285,7 +285,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             voxel_args.push("--prob".into());
             voxel_args.push(format!(
                 "{class}={}",
-                s(&seg.join(format!("{test_name}_prob_{class}.mrc")))
+                s(&seg.join(capsid_core::outputs::prob_map_file(&test_name, &class)))
             ));
         }
         stage(

@@ -151,7 +151,7 @@ fn sibling_prob_map(labels: &Path, tomo: &str, class: &str) -> PathBuf {
     labels
         .parent()
         .unwrap_or(Path::new(""))
-        .join(format!("{tomo}_prob_{class}.mrc"))
+        .join(capsid_core::outputs::prob_map_file(tomo, class))
 }
 
 /// Picks `class` by its tuned peaks settings from the probability map at `path`, checked to lie on
@@ -187,32 +187,12 @@ fn pick_tuned_peaks(
 /// The tuned picking settings of the model that segmented `labels`: `segment.toml` beside the
 /// map names the model folder, whose `pick_settings.toml` is returned when it exists.
 fn model_pick_settings(labels: &Path) -> Option<PathBuf> {
-    let record = labels.parent()?.join("segment.toml");
+    let record = labels.parent()?.join(capsid_core::outputs::SEGMENT_RECORD);
     let text = std::fs::read_to_string(record).ok()?;
     let value: toml::Table = toml::from_str(&text).ok()?;
     let model = value.get("model")?.as_str()?;
     let p = Path::new(model).join(capsid_pick::PickSettings::FILE);
     p.is_file().then_some(p)
-}
-
-/// The tomogram a map of `capsid segment` was computed from, from the map's stem:
-/// `tomo_003_labels` → `tomo_003`, `tomo_003_prob_ribosome` → `tomo_003` (a class of the table);
-/// any other stem is kept. Picks then carry the tomogram's name, as the particle lists they are
-/// compared with do.
-fn tomogram_of_map(stem: &str, classes: &ClassTable) -> String {
-    if let Some(t) = stem.strip_suffix("_labels").filter(|t| !t.is_empty()) {
-        return t.to_string();
-    }
-    for c in &classes.classes {
-        if let Some(t) = stem
-            .strip_suffix(c.name.as_str())
-            .and_then(|t| t.strip_suffix("_prob_"))
-            .filter(|t| !t.is_empty())
-        {
-            return t.to_string();
-        }
-    }
-    stem.to_string()
 }
 
 fn stem(p: &Path) -> String {
@@ -270,7 +250,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(first_input) = first_input else {
         bail!("no input: give a label map, or probability maps with --prob CLASS=PATH");
     };
-    let map_tomo = tomogram_of_map(&stem(&first_input), &classes);
+    let map_tomo = capsid_core::outputs::tomogram_of_map(
+        &stem(&first_input),
+        classes.classes.iter().map(|c| c.name.as_str()),
+    );
     let tomo = args.tomo_name.clone().unwrap_or_else(|| map_tomo.clone());
     let uses_labels =
         matches!(method, Method::Meanshift) || (method == Method::Components && probs.is_empty());
@@ -470,27 +453,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn picks_are_named_after_the_tomogram_not_the_map() {
-        let t = ClassTable::from_toml_str(
-            "[[class]]\nname = \"ribosome\"\nlabel = 1\nradius_vox = 5.0\n",
-            Path::new("c.toml"),
-        )
-        .unwrap();
-        assert_eq!(tomogram_of_map("tomo_003_labels", &t), "tomo_003");
-        assert_eq!(tomogram_of_map("tomo_003_prob_ribosome", &t), "tomo_003");
-        // Not a class of the table, or nothing left: kept as it is.
-        assert_eq!(
-            tomogram_of_map("tomo_003_prob_other", &t),
-            "tomo_003_prob_other"
-        );
-        assert_eq!(tomogram_of_map("_labels", &t), "_labels");
-        assert_eq!(tomogram_of_map("my_map", &t), "my_map");
-    }
 }

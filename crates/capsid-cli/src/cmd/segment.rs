@@ -210,7 +210,7 @@ fn write_settings(args: &Args, cfg: &SegmentConfig) -> anyhow::Result<()> {
         ),
     );
     let text = toml::to_string_pretty(&t).context("segment settings as TOML")?;
-    capsid_core::write_atomically(&args.out.join("segment.toml"), |w| {
+    capsid_core::write_atomically(&args.out.join(capsid_core::outputs::SEGMENT_RECORD), |w| {
         std::io::Write::write_all(w, text.as_bytes())
     })?;
     Ok(())
@@ -218,12 +218,12 @@ fn write_settings(args: &Args, cfg: &SegmentConfig) -> anyhow::Result<()> {
 
 /// The files `segment` writes for tomogram `name`: the label map first, then the probability maps.
 fn output_files(out: &Path, name: &str, class_names: &[String], probs: bool) -> Vec<PathBuf> {
-    let mut files = vec![out.join(format!("{name}_labels.mrc"))];
+    let mut files = vec![out.join(capsid_core::outputs::label_map_file(name))];
     if probs {
         files.extend(
             class_names
                 .iter()
-                .map(|c| out.join(format!("{name}_prob_{c}.mrc"))),
+                .map(|c| out.join(capsid_core::outputs::prob_map_file(name, c))),
         );
     }
     files
@@ -316,7 +316,7 @@ fn segment_one(
             ProbsArg::F32 => MrcMode::Float32,
         };
         for c in class_names {
-            let p = args.out.join(format!("{name}_prob_{c}.mrc"));
+            let p = args.out.join(capsid_core::outputs::prob_map_file(name, c));
             prob_writers.push(MrcWriter::create_with(
                 &p,
                 shape,
@@ -327,7 +327,7 @@ fn segment_one(
             )?);
         }
     }
-    let out = args.out.join(format!("{name}_labels.mrc"));
+    let out = args.out.join(capsid_core::outputs::label_map_file(name));
     let mut label_writer = MrcWriter::create_labels_with(
         &out,
         shape,
