@@ -309,6 +309,54 @@ pub fn read_mined_csv(path: &Path, samples: &[TrainSample]) -> Vec<(usize, [f64;
         .collect()
 }
 
+/// One mining round during training: segments a random region of each training sample
+/// with `net`, adds the false positives away from known negatives to the samples' hard negatives,
+/// appends them to `mined_path` and returns (false positives found, negatives added).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mine_negatives(
+    net: &crate::model::Net,
+    samples: &mut std::sync::Arc<Vec<TrainSample>>,
+    train_samples: &[usize],
+    radii_vox: &[f64],
+    cfg: &crate::train::TrainConfig,
+    epoch: usize,
+    mined_path: &Path,
+    device: &burn::tensor::Device,
+) -> Result<(usize, usize), NnError> {
+    let settings = MiningRound::new(
+        cfg.data.mine_region,
+        cfg.data.mine_max,
+        radii_vox,
+        cfg.data.patch * 2,
+    );
+    let mut predictor = crate::segment::NetPredictor {
+        net: burn::module::Module::valid(net),
+        device: device.clone(),
+        num_classes: cfg.net.num_classes(),
+    };
+    let mined = mine_round(
+        &mut predictor,
+        samples,
+        train_samples,
+        &settings,
+        cfg.seed,
+        epoch as u64,
+    )?;
+    let r_min = crate::data::smallest_radius(radii_vox);
+    let all = std::sync::Arc::make_mut(samples);
+    let mut added = 0;
+    for &si in train_samples {
+        let of_sample: Vec<MinedNegative> = mined
+            .iter()
+            .filter(|(s, _)| *s == si)
+            .map(|(_, m)| m.clone())
+            .collect();
+        added += merge_negatives(&mut all[si].negatives, &of_sample, r_min);
+    }
+    append_mined_csv(mined_path, samples, epoch, &mined)?;
+    Ok((mined.len(), added))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -433,54 +433,6 @@ fn validate(
     (loss_sum / n.max(1) as f64, counts)
 }
 
-/// One mining round (see [`crate::mining`]): segments a random region of each training sample
-/// with `net`, adds the false positives away from known negatives to the samples' hard negatives,
-/// appends them to `mined_path` and returns (false positives found, negatives added).
-#[allow(clippy::too_many_arguments)]
-fn mine_negatives(
-    net: &Net,
-    samples: &mut Arc<Vec<TrainSample>>,
-    train_samples: &[usize],
-    radii_vox: &[f64],
-    cfg: &TrainConfig,
-    epoch: usize,
-    mined_path: &Path,
-    device: &Device,
-) -> Result<(usize, usize), NnError> {
-    let settings = mining::MiningRound::new(
-        cfg.data.mine_region,
-        cfg.data.mine_max,
-        radii_vox,
-        cfg.data.patch * 2,
-    );
-    let mut predictor = crate::segment::NetPredictor {
-        net: net.valid(),
-        device: device.clone(),
-        num_classes: cfg.net.num_classes(),
-    };
-    let mined = mining::mine_round(
-        &mut predictor,
-        samples,
-        train_samples,
-        &settings,
-        cfg.seed,
-        epoch as u64,
-    )?;
-    let r_min = crate::data::smallest_radius(radii_vox);
-    let all = Arc::make_mut(samples);
-    let mut added = 0;
-    for &si in train_samples {
-        let of_sample: Vec<mining::MinedNegative> = mined
-            .iter()
-            .filter(|(s, _)| *s == si)
-            .map(|(_, m)| m.clone())
-            .collect();
-        added += mining::merge_negatives(&mut all[si].negatives, &of_sample, r_min);
-    }
-    mining::append_mined_csv(mined_path, samples, epoch, &mined)?;
-    Ok((mined.len(), added))
-}
-
 /// Trains on `samples` (target labels already remapped, see [`crate::data::make_sample`]) and
 /// writes the run folder `out`. `classes` is the output class table ([`output_class_table`]);
 /// its length + 1 must equal the network's class count. `device` is a plain device; training
@@ -776,7 +728,7 @@ pub fn train(
             // batch producer restarts from the next step with them.
             let t_mine = Instant::now();
             drop(stream.take());
-            let (found, added) = mine_negatives(
+            let (found, added) = mining::mine_negatives(
                 &net,
                 &mut samples,
                 &sp.train_samples,
