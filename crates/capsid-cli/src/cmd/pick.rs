@@ -201,6 +201,149 @@ fn stem(p: &Path) -> String {
     name.rsplit_once('.').map_or(name, |(s, _)| s).to_string()
 }
 
+/// Without `--method`, the classes that the model's settings `s` pick by peaks, each with its
+/// probability map: given with `--prob`, or beside the label map as `capsid segment` writes it.
+fn tuned_peak_maps(
+    s: &capsid_pick::PickSettings,
+    probs: &[(String, PathBuf)],
+    labels: &Path,
+    map_tomo: &str,
+) -> anyhow::Result<Vec<(ClassPickSettings, PathBuf)>> {
+    let mut tuned = Vec::new();
+    for c in s.peak_classes() {
+        let path = probs
+            .iter()
+            .find(|(k, _)| *k == c.name)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| sibling_prob_map(labels, map_tomo, &c.name));
+        if !path.is_file() {
+            bail!(
+                "{}: the model's picking settings pick class '{}' by peaks of its probability \
+                 map, which is missing (segment with --probs, give --prob {}=PATH, or pick with \
+                 --method meanshift)",
+                path.display(),
+                c.name,
+                c.name
+            );
+        }
+        tuned.push((c.clone(), path));
+    }
+    Ok(tuned)
+}
+
+/// Picks a label map with mean shift or connected components; `filter` applies the size
+/// settings. Returns the picks, the voxel size (Å) and the shape (x, y, z).
+fn pick_label_map(
+    path: &Path,
+    method: Method,
+    classes: &ClassTable,
+    mparams: &MeanShiftParams,
+    cparams: &ComponentParams,
+    filter: impl Fn(Vec<Particle>, f64) -> Vec<Particle>,
+) -> anyhow::Result<(Vec<Particle>, f64, [usize; 3])> {
+    let map = capsid_io::mrc::read_label_map(path)?;
+    capsid_core::guard::check_labels_known(path, map.data.iter().copied(), classes)?;
+    let voxel_size = map.voxel_size() as f64;
+    let needs_radius = method == Method::Meanshift && mparams.bandwidth_vox.is_none();
+    if needs_radius && (voxel_size.is_nan() || voxel_size <= 0.0) {
+        if let Some(c) = classes.classes.iter().find(|c| c.radius_a.is_some()) {
+            bail!(
+                "{}: voxel size 0 in the header, but class '{}' has its radius in Å (use radius_vox or --bandwidth)",
+                path.display(),
+                c.name
+            );
+        }
+    }
+    let found = match method {
+        Method::Meanshift => mean_shift(&map, classes, mparams),
+        _ => connected_components(&map, classes, cparams),
+    };
+    let picks = found.with_context(|| path.display().to_string())?;
+    Ok((filter(picks, voxel_size), voxel_size, map.shape_xyz()))
+}
+
+/// Picks probability maps (one per class, on one grid) with NMS, peaks or connected components.
+/// Returns the picks, the voxel size (Å) and the shape (x, y, z).
+fn pick_prob_maps(
+    probs: &[(String, PathBuf)],
+    method: Method,
+    classes: &ClassTable,
+    args: &Args,
+    cparams: &ComponentParams,
+) -> anyhow::Result<(Vec<Particle>, f64, Option<[usize; 3]>)> {
+    let mut picks = Vec::new();
+    let mut voxel_size = 0.0f64;
+    let mut shape_xyz = None;
+    let bar = crate::util::progress(probs.len() as u64, "pick");
+    let mut first_map: Option<(PathBuf, [usize; 3], [f32; 3])> = None;
+    for (class, path) in probs {
+        let map = capsid_io::mrc::read_volume(path)?;
+        if let Some((p0, s0, v0)) = &first_map {
+            capsid_core::guard::check_same_grid(
+                p0,
+                *s0,
+                *v0,
+                path,
+                map.shape_zyx(),
+                map.voxel_size_a,
+            )?;
+        }
+        first_map.get_or_insert((path.clone(), map.shape_zyx(), map.voxel_size_a));
+        shape_xyz = Some(map.shape_xyz());
+        voxel_size = map.voxel_size() as f64;
+        let def = classes.get(class)?;
+        let found = match method {
+            Method::Nms | Method::Peaks => {
+                let r = def.radius_voxels(voxel_size);
+                if def.radius_a.is_some() && (voxel_size.is_nan() || voxel_size <= 0.0) {
+                    bail!(
+                        "{}: voxel size 0 in the header, but class '{class}' has its radius in Å",
+                        path.display()
+                    );
+                }
+                if method == Method::Peaks {
+                    peaks(&map, class, r, args.sigma_fraction, args.threshold)
+                } else {
+                    nms(&map, class, r, args.threshold)
+                }
+            }
+            _ => connected_components_prob(&map, def, args.threshold, cparams),
+        };
+        picks.extend(found.with_context(|| path.display().to_string())?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((picks, voxel_size, shape_xyz))
+}
+
+/// Prints the number of picks per class (as JSON with `--json`).
+fn print_summary(picks: &[Particle], classes: &ClassTable, out: &Path, json: bool) {
+    let mut per_class: Vec<(String, usize)> = classes.names().into_iter().map(|n| (n, 0)).collect();
+    for p in picks {
+        if let Some(e) = per_class.iter_mut().find(|(n, _)| *n == p.class) {
+            e.1 += 1;
+        }
+    }
+    if json {
+        let by_class: serde_json::Map<String, serde_json::Value> = per_class
+            .iter()
+            .map(|(n, c)| (n.clone(), serde_json::Value::from(*c)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"picks": picks.len(), "by_class": by_class, "out": out})
+        );
+        return;
+    }
+    let summary: Vec<String> = per_class.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    println!(
+        "{} picks ({}) → {}",
+        picks.len(),
+        summary.join(", "),
+        out.display()
+    );
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let classes = ClassTable::load(&args.classes)?;
     let probs = crate::util::parse_prob_args(&args.prob, &classes)?;
@@ -263,29 +406,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if matches!(method, Method::Nms | Method::Peaks) && probs.is_empty() {
         bail!("--method {method:?} needs probability maps: --prob CLASS=PATH");
     }
-    // Without --method, the classes the model's settings pick by peaks of their probability maps
-    // (given with --prob, or beside the label map).
-    let mut tuned: Vec<(ClassPickSettings, PathBuf)> = Vec::new();
-    if let (None, Some(s), Some(labels)) = (args.method, &settings, args.labels.as_deref()) {
-        for c in s.peak_classes() {
-            let path = probs
-                .iter()
-                .find(|(k, _)| *k == c.name)
-                .map(|(_, p)| p.clone())
-                .unwrap_or_else(|| sibling_prob_map(labels, &map_tomo, &c.name));
-            if !path.is_file() {
-                bail!(
-                    "{}: the model's picking settings pick class '{}' by peaks of its probability \
-                     map, which is missing (segment with --probs, give --prob {}=PATH, or pick with \
-                     --method meanshift)",
-                    path.display(),
-                    c.name,
-                    c.name
-                );
-            }
-            tuned.push((c.clone(), path));
-        }
-    }
+    let tuned = match (args.method, &settings, args.labels.as_deref()) {
+        (None, Some(s), Some(labels)) => tuned_peak_maps(s, &probs, labels, &map_tomo)?,
+        _ => Vec::new(),
+    };
     if uses_labels {
         if let Some((c, _)) = probs
             .iter()
@@ -308,88 +432,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.force {
         capsid_core::guard::keep_backup(&args.out)?;
     }
-    let mut picks: Vec<Particle> = Vec::new();
-    let mut voxel_size = 0.0f64;
-    let mut shape_xyz = None;
-    if uses_labels {
+    let (mut picks, voxel_size, shape_xyz) = if uses_labels {
         let path = args.labels.as_deref().unwrap_or(Path::new(""));
-        let map = capsid_io::mrc::read_label_map(path)?;
-        capsid_core::guard::check_labels_known(path, map.data.iter().copied(), &classes)?;
-        voxel_size = map.voxel_size() as f64;
-        shape_xyz = Some(map.shape_xyz());
-        let needs_radius = method == Method::Meanshift && args.bandwidth.is_none();
-        if needs_radius && (voxel_size.is_nan() || voxel_size <= 0.0) {
-            if let Some(c) = classes.classes.iter().find(|c| c.radius_a.is_some()) {
-                bail!(
-                    "{}: voxel size 0 in the header, but class '{}' has its radius in Å (use radius_vox or --bandwidth)",
-                    path.display(),
-                    c.name
-                );
+        let filter = |picks: Vec<Particle>, voxel_size: f64| match &settings {
+            Some(s) => s.filter(picks, &classes, voxel_size),
+            None if min_fraction > 0.0 => {
+                capsid_pick::filter_by_class_volume(picks, &classes, voxel_size, min_fraction)
             }
-        }
-        let found = match method {
-            Method::Meanshift => mean_shift(&map, &classes, &mparams),
-            _ => connected_components(&map, &classes, &cparams),
+            None => picks,
         };
-        picks = found.with_context(|| path.display().to_string())?;
-        if let Some(s) = &settings {
-            picks = s.filter(picks, &classes, voxel_size);
-        } else if min_fraction > 0.0 {
-            picks = capsid_pick::filter_by_class_volume(picks, &classes, voxel_size, min_fraction);
-        }
-        for (s, path) in &tuned {
+        let (mut picks, voxel_size, shape) =
+            pick_label_map(path, method, &classes, &mparams, &cparams, filter)?;
+        for (s, prob) in &tuned {
             picks.retain(|p| p.class != s.name);
             let def = classes.get(&s.name)?;
-            picks.extend(pick_tuned_peaks(path, def, s, shape_xyz, voxel_size)?);
+            picks.extend(pick_tuned_peaks(prob, def, s, Some(shape), voxel_size)?);
         }
+        (picks, voxel_size, Some(shape))
     } else {
-        let bar = crate::util::progress(probs.len() as u64, "pick");
-        let mut first_map: Option<(PathBuf, [usize; 3], [f32; 3])> = None;
-        for (class, path) in &probs {
-            let map = capsid_io::mrc::read_volume(path)?;
-            if let Some((p0, s0, v0)) = &first_map {
-                capsid_core::guard::check_same_grid(
-                    p0,
-                    *s0,
-                    *v0,
-                    path,
-                    map.shape_zyx(),
-                    map.voxel_size_a,
-                )?;
-            }
-            first_map.get_or_insert((path.clone(), map.shape_zyx(), map.voxel_size_a));
-            if let Some(s) = shape_xyz {
-                if s != map.shape_xyz() {
-                    bail!(
-                        "{}: shape {:?} differs from the first probability map's {:?}",
-                        path.display(),
-                        map.shape_xyz(),
-                        s
-                    );
-                }
-            }
-            shape_xyz = Some(map.shape_xyz());
-            voxel_size = map.voxel_size() as f64;
-            let def = classes.get(class)?;
-            let found = match method {
-                Method::Nms | Method::Peaks => {
-                    let r = def.radius_voxels(voxel_size);
-                    if def.radius_a.is_some() && (voxel_size.is_nan() || voxel_size <= 0.0) {
-                        bail!("{}: voxel size 0 in the header, but class '{class}' has its radius in Å", path.display());
-                    }
-                    if method == Method::Peaks {
-                        peaks(&map, class, r, args.sigma_fraction, args.threshold)
-                    } else {
-                        nms(&map, class, r, args.threshold)
-                    }
-                }
-                _ => connected_components_prob(&map, def, args.threshold, &cparams),
-            };
-            picks.extend(found.with_context(|| path.display().to_string())?);
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-    }
+        pick_prob_maps(&probs, method, &classes, &args, &cparams)?
+    };
     for p in &mut picks {
         p.tomogram = Some(tomo.clone());
     }
@@ -428,29 +490,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     capsid_core::write_atomically(&record_path, |w| {
         std::io::Write::write_all(w, text.as_bytes())
     })?;
-    let mut per_class: Vec<(String, usize)> = classes.names().into_iter().map(|n| (n, 0)).collect();
-    for p in &picks {
-        if let Some(e) = per_class.iter_mut().find(|(n, _)| *n == p.class) {
-            e.1 += 1;
-        }
-    }
-    if args.json {
-        let by_class: serde_json::Map<String, serde_json::Value> = per_class
-            .iter()
-            .map(|(n, c)| (n.clone(), serde_json::Value::from(*c)))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({"picks": picks.len(), "by_class": by_class, "out": args.out})
-        );
-        return Ok(());
-    }
-    let summary: Vec<String> = per_class.iter().map(|(n, c)| format!("{n} {c}")).collect();
-    println!(
-        "{} picks ({}) → {}",
-        picks.len(),
-        summary.join(", "),
-        args.out.display()
-    );
+    print_summary(&picks, &classes, &args.out, args.json);
     Ok(())
 }
