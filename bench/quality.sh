@@ -26,6 +26,10 @@
 #   EPOCHS=1000            at most this many epochs of 60 steps (screening: a fixed step budget)
 #   CAPSID=PATH            the binary (default: target/release/capsid, built if absent)
 #   SIM_FLAGS="..."        extra flags for the simulation (e.g. another --seed)
+#   REPICK=SRC_TAG         no training: take the finished runs SRC_TAG-<model>-s<seed> of WORK,
+#                          choose their picking settings again with this binary
+#                          (`capsid train --resume` on a finished run), then segment, pick and
+#                          evaluate as usual; the JSON keeps the original training time and steps
 # Writes bench/quality/results/<TAG>-<model>-s<seed>.json (committed: later work continues from
 # them) and prints one table row per class.
 set -euo pipefail
@@ -76,6 +80,15 @@ for seed in $SEEDS; do
       --max-minutes "$BUDGET_MIN" --seed "$seed" --threads "$THREADS")
     # shellcheck disable=SC2206
     train_cmd+=($TRAIN_FLAGS --out "$run" --force)
+    if [ -n "${REPICK:-}" ]; then
+      src="$WORK/runs/$REPICK-$model-s$seed"
+      [ -f "$src/last/train_state.json" ] || { echo "REPICK: $src is not a finished run" >&2; exit 1; }
+      rm -rf "$run"
+      cp -r "$src" "$run"
+      rm -rf "$run/seg" "$run/eval" "$run"/picks.star*
+      done_epochs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["epochs_done"])' "$run/last/train_state.json")
+      train_cmd=("$CAPSID" train --resume --out "$run" --epochs "$done_epochs" --threads "$THREADS")
+    fi
     echo "== $name: ${train_cmd[*]}" >&2
     t0=$(date +%s)
     "${train_cmd[@]}" 2> "$WORK/$name.train.log" || { tail -5 "$WORK/$name.train.log"; exit 1; }
@@ -103,7 +116,11 @@ ev = json.load(open(os.path.join(run, "eval", "summary.json")))
 steps = None
 state = os.path.join(run, "last", "train_state.json")
 if os.path.exists(state):
-    steps = json.load(open(state)).get("global_step")
+    st = json.load(open(state))
+    steps = st.get("global_step")
+    if os.environ.get("REPICK"):
+        # Re-picked: the training time is the original run's.
+        train_s = int(st.get("elapsed_s", 0))
 dec = ev.get("decoys") or {}
 fp_by = {b["class"]: b for b in dec.get("false_picks", [])}
 classes = []
@@ -120,6 +137,7 @@ res = {
     "name": name, "model": model, "seed": int(seed), "budget_min": float(budget),
     "train_s": int(train_s), "segment_s": int(seg_s), "steps": steps, "cpu": cpu,
     "train_command": cmd, "pick_flags": pick_flags, "classes": classes,
+    "repicked_from": os.environ.get("REPICK") or None,
     "decoys": dec.get("decoys", []), "share_decoys_picked": dec.get("share_decoys_picked"),
     "macro_f1": ev["macro_avg"]["f1"],
 }
