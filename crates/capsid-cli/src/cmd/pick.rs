@@ -155,31 +155,24 @@ fn sibling_prob_map(labels: &Path, tomo: &str, class: &str) -> PathBuf {
 }
 
 /// Picks `class` by its tuned peaks settings from the probability map at `path`, checked to lie on
-/// the label map's grid (`shape_xyz`, voxel size `voxel_size` Å).
+/// the grid of the label map `labels` (capsid-core's `check_same_grid`).
 fn pick_tuned_peaks(
     path: &Path,
     def: &capsid_core::ClassDef,
     s: &ClassPickSettings,
-    shape_xyz: Option<[usize; 3]>,
-    voxel_size: f64,
+    labels: &Path,
 ) -> anyhow::Result<Vec<Particle>> {
     let map = capsid_io::mrc::read_volume(path)?;
-    if shape_xyz.is_some_and(|s| s != map.shape_xyz()) {
-        bail!(
-            "{}: shape {:?} differs from the label map's {:?}",
-            path.display(),
-            map.shape_xyz(),
-            shape_xyz.unwrap_or_default()
-        );
-    }
-    let vs = map.voxel_size() as f64;
-    if (vs - voxel_size).abs() > 1e-3 * voxel_size.abs().max(1e-6) {
-        bail!(
-            "{}: voxel size {vs} Å differs from the label map's {voxel_size} Å",
-            path.display()
-        );
-    }
-    let r = def.radius_voxels(vs);
+    let grid = capsid_io::mrc::read_header(labels)?;
+    capsid_core::guard::check_same_grid(
+        labels,
+        grid.shape_zyx(),
+        grid.voxel_size_a,
+        path,
+        map.shape_zyx(),
+        map.voxel_size_a,
+    )?;
+    let r = def.radius_voxels(map.voxel_size() as f64);
     peaks(&map, &def.name, r, s.sigma_fraction, s.min_score as f32)
         .with_context(|| path.display().to_string())
 }
@@ -446,7 +439,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for (s, prob) in &tuned {
             picks.retain(|p| p.class != s.name);
             let def = classes.get(&s.name)?;
-            picks.extend(pick_tuned_peaks(prob, def, s, Some(shape), voxel_size)?);
+            picks.extend(pick_tuned_peaks(prob, def, s, path)?);
         }
         (picks, voxel_size, Some(shape))
     } else {
