@@ -5,7 +5,7 @@
 //! `[K × t]` row-major with `K = c_in_group · kz · ky · kx`, row index `((c·kz + z)·ky + y)·kx + x`,
 //! exactly the layout of one group's weights `[c_out_group, K]`.
 
-use crate::fast::Dims;
+use crate::common::Dims;
 
 /// Output positions `[lo, hi)` along one axis whose input position `o·stride + offset` lies in
 /// `[0, size)`; `offset = k·dilation − padding`. Clamped to `[0, out)`; `lo == hi` when empty.

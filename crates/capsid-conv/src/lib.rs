@@ -16,6 +16,7 @@
 //! on rayon's global pool (the caller sets its size). [`naive`] holds plain-loop references.
 
 pub mod activation;
+mod common;
 mod fast;
 mod im2col;
 pub mod naive;
@@ -234,8 +235,8 @@ impl ConvTranspose3dGeometry {
 
     /// The ordinary convolution whose data-backward this transposed convolution is: it maps this
     /// one's output space back to its input space with the same weights.
-    fn adjoint_dims(&self) -> fast::Dims {
-        fast::Dims {
+    fn adjoint_dims(&self) -> common::Dims {
+        common::Dims {
             batch: self.batch,
             c_in: self.c_out,
             c_out: self.c_in,
@@ -308,7 +309,7 @@ pub fn conv3d_forward(g: &Conv3dGeometry, x: &[f32], w: &[f32], bias: Option<&[f
     if let Some(b) = bias {
         check_len("bias", b.len(), g.c_out);
     }
-    fast::forward(&fast::Dims::from_conv(g), x, w, bias)
+    fast::forward(&common::Dims::from_conv(g), x, w, bias)
 }
 
 /// dL/dx given dL/dy ([batch, c_out, out_dhw]); shape of `x`.
@@ -319,7 +320,7 @@ pub fn conv3d_backward_data(g: &Conv3dGeometry, dy: &[f32], w: &[f32]) -> Vec<f3
     g.assert_valid();
     check_len("dy", dy.len(), g.output_len());
     check_len("w", w.len(), g.weight_len());
-    fast::backward_data(&fast::Dims::from_conv(g), dy, w)
+    fast::backward_data(&common::Dims::from_conv(g), dy, w)
 }
 
 /// dL/dw, shape of w. Deterministic (fixed-order reduction across threads, independent of the
@@ -331,7 +332,7 @@ pub fn conv3d_backward_weight(g: &Conv3dGeometry, x: &[f32], dy: &[f32]) -> Vec<
     g.assert_valid();
     check_len("x", x.len(), g.input_len());
     check_len("dy", dy.len(), g.output_len());
-    fast::backward_weight(&fast::Dims::from_conv(g), x, dy)
+    fast::backward_weight(&common::Dims::from_conv(g), x, dy)
 }
 
 /// dL/dbias = sum of dy over batch and space, per output channel.
