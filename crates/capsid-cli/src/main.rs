@@ -65,6 +65,15 @@ struct Cli {
         default_value = "winograd"
     )]
     conv: String,
+    /// The most bytes one volume may take in memory (any command; default: this machine's RAM
+    /// plus swap). Larger volumes are refused with one error line before anything is allocated
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES",
+        env = "CAPSID_MAX_VOLUME_BYTES"
+    )]
+    max_volume_bytes: Option<u64>,
 }
 
 // One command is parsed once per process: the size of the largest variant does not matter.
@@ -193,6 +202,7 @@ fn main() {
     install_panic_hook();
     install_signal_handler();
     let cli = Cli::parse();
+    capsid_core::volume::set_max_volume_bytes(cli.max_volume_bytes);
     if let Err(e) = set_conv_kernels(&cli.conv) {
         eprintln!("error: {e}");
         std::process::exit(2);

@@ -177,3 +177,60 @@ pub fn tune_on_label_map(
         classes,
     })
 }
+
+/// Chooses and saves the run's picking settings (see `--no-pick-tuning`).
+pub fn tune_after_training(
+    cfg: &capsid_nn::train::TrainConfig,
+    classes: &ClassTable,
+    out_table: &ClassTable,
+    run: &Path,
+    device: &capsid_nn::burn::tensor::Device,
+) -> anyhow::Result<()> {
+    let (index, held_out) = cfg.tuning_input();
+    let one = [cfg.inputs[index].clone()];
+    let Some(sample) = capsid_nn::dataset::load_samples(&one, classes, &cfg.targets)?
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    if sample.particles.is_empty() {
+        return Ok(());
+    }
+    let what = format!(
+        "{} ({})",
+        cfg.inputs[index].tomogram.display(),
+        if held_out {
+            "the validation tomogram"
+        } else {
+            "a training tomogram: optimistic; --split-by tomogram tunes on held-out data"
+        }
+    );
+    let t0 = std::time::Instant::now();
+    eprintln!("choosing picking settings on {what}");
+    let settings =
+        crate::pick_tuning::tune_and_save(run, &sample, out_table, cfg.data.patch, device, &what)?;
+    for c in &settings.classes {
+        let how = match c.method {
+            capsid_pick::TunedMethod::Meanshift => {
+                format!(
+                    "mean shift, min cluster {:.2} × sphere volume",
+                    c.min_fraction
+                )
+            }
+            capsid_pick::TunedMethod::Peaks => {
+                format!("peaks of the probability map, min score {:.3}", c.min_score)
+            }
+        };
+        eprintln!(
+            "  {} → {how} (F1 {:.3}, P {:.3}, R {:.3})",
+            c.name, c.tuning_f1, c.tuning_precision, c.tuning_recall
+        );
+    }
+    eprintln!(
+        "→ {} ({:.0} s)",
+        run.join(capsid_pick::PickSettings::FILE).display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -242,6 +242,7 @@ fn rows() -> Vec<Row> {
         row("{MASK} --out {d}/locked.mrc", "another-node.example"),
         row("{MASK} --out {d}/new.mrc.gz", "uncompressed"),
         row("mask --shape 100000,100000,100000 --voxel-size 10 --particles {d}/p.txt --classes {d}/classes.toml --out {d}/new.mrc", "memory"),
+        row("mask --shape 200,200,200 --voxel-size 10 --particles {d}/p.txt --classes {d}/classes.toml --out {d}/new.mrc --max-volume-bytes 1000000", "memory"),
         row("mask --tomogram {d}/t0.mrc --particles {d}/p.txt --classes {d}/classes.toml --out {d}/new.mrc", "voxel size"),
         row("mask --tomogram {d}/t.mrc --particles {d}/p.txt --classes {d}/bad_class.toml --out {d}/new.mrc", "file name"),
         row("mask --tomogram {d}/huge.mrc --particles {d}/p.txt --classes {d}/classes.toml --out {d}/new.mrc", "overflows"),

@@ -11,7 +11,9 @@ fn tiny_preset_writes_the_shrec_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sim");
     let st = capsid()
-        .args(["simulate", "--preset", "tiny", "--seed", "3", "--out"])
+        .args([
+            "simulate", "--preset", "tiny", "--seed", "3", "--json", "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -20,6 +22,10 @@ fn tiny_preset_writes_the_shrec_files() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
+    // --json: per tomogram, particles placed per class, on stdout.
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let placed = v["tomograms"][0]["placed"]["ribosome"].as_u64().unwrap();
+    assert!(v["particles"].as_u64().unwrap() >= placed, "{v}");
     for f in [
         "reconstruction.mrc",
         "grandmodel.mrc",
@@ -37,6 +43,7 @@ fn tiny_preset_writes_the_shrec_files() {
     let locs = std::fs::read_to_string(out.join("particle_locations.txt")).unwrap();
     let ribosomes = locs.lines().filter(|l| l.starts_with("ribosome ")).count();
     assert!(ribosomes >= 20, "{ribosomes} ribosomes");
+    assert_eq!(ribosomes as u64, placed);
     let cfg = std::fs::read_to_string(out.join("simulate_config.toml")).unwrap();
     assert!(
         cfg.contains("seed = 3") && cfg.contains("preset = \"tiny\""),

@@ -128,7 +128,7 @@ fn train_resume_and_segment_a_shrec_folder() {
     let table = std::fs::read_to_string(run.join("class_table.toml")).unwrap();
     assert!(table.contains("ball") && !table.contains("dud"), "{table}");
     // Resume with one more epoch: no data flags needed.
-    assert_ok(&capsid(&[
+    let resumed = capsid(&[
         "train",
         "--resume",
         "--out",
@@ -137,14 +137,24 @@ fn train_resume_and_segment_a_shrec_folder() {
         "3",
         "--threads",
         "2",
-    ]));
+        "--json",
+    ]);
+    assert_ok(&resumed);
     assert_eq!(csv_rows(&run.join("metrics.csv")), 3);
+    // --json: the summary on stdout, machine-readable.
+    let v: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(v["epochs"], 3, "{v}");
+    assert_eq!(v["classes"][0], "ball", "{v}");
+    assert!(
+        v["best"]["f1"].as_array().is_some_and(|f| f.len() == 1),
+        "{v}"
+    );
 
     // Segment both tomograms with the run folder alone.
     let seg = tmp.path().join("seg");
     let t0 = data.join("tomo_000/reconstruction.mrc");
     let t1 = data.join("tomo_001/reconstruction.mrc");
-    assert_ok(&capsid(&[
+    let segmented = capsid(&[
         "segment",
         r,
         t0.to_str().unwrap(),
@@ -159,7 +169,19 @@ fn train_resume_and_segment_a_shrec_folder() {
         "gaussian",
         "--threads",
         "2",
-    ]));
+        "--json",
+    ]);
+    assert_ok(&segmented);
+    let v: serde_json::Value = serde_json::from_slice(&segmented.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    // The counts are those of the label maps written.
+    for row in rows {
+        let map = mrc::read_volume(Path::new(row["label_map"].as_str().unwrap())).unwrap();
+        let balls = map.data.iter().filter(|&&l| l == 1.0).count() as u64;
+        assert_eq!(row["voxels_per_class"]["ball"].as_u64(), Some(balls), "{v}");
+        assert_eq!(row["windows"].as_u64(), Some(18), "{v}");
+    }
     for name in ["tomo_000", "tomo_001"] {
         let lp = seg.join(format!("{name}_labels.mrc"));
         let h = mrc::read_header(&lp).unwrap();

@@ -38,6 +38,89 @@ pub fn tomogram_of_map<'a>(stem: &str, classes: impl IntoIterator<Item = &'a str
     stem.to_string()
 }
 
+/// What `capsid segment` records in its output folder ([`SEGMENT_RECORD`]): the capsid version,
+/// the model folder (absolute path), the window settings and the tomograms. `capsid pick` finds
+/// the model's tuned picking settings through it. Every field may be missing when reading (a record
+/// written by hand or by an older version may hold only `model`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SegmentRecord {
+    pub capsid_version: String,
+    /// The run folder of the model.
+    pub model: std::path::PathBuf,
+    /// Window side and overlap, voxels.
+    pub patch: usize,
+    pub overlap: usize,
+    /// Blending of overlapping windows (`uniform` or `gaussian`).
+    pub blend: String,
+    /// Test-time augmentation (8 mirror images).
+    pub tta: bool,
+    /// The tomograms segmented by the command that wrote the record.
+    pub tomograms: Vec<std::path::PathBuf>,
+}
+
+impl SegmentRecord {
+    /// Writes the record as `dir/segment.toml` (atomically).
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), crate::CoreError> {
+        let path = dir.join(SEGMENT_RECORD);
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| crate::CoreError::Invalid(format!("{}: {e}", path.display())))?;
+        crate::write_atomically(&path, |w| std::io::Write::write_all(w, text.as_bytes()))
+    }
+
+    /// Reads `dir/segment.toml`; `Ok(None)` when there is none.
+    pub fn read(dir: &std::path::Path) -> Result<Option<Self>, crate::CoreError> {
+        let path = dir.join(SEGMENT_RECORD);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| crate::CoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| crate::CoreError::Invalid(format!("{}: {e}", path.display())))
+    }
+}
+
+/// The name a tomogram's outputs carry: its file stem (`t1.mrc` → `t1`), or for SHREC's
+/// `reconstruction.mrc` its folder's name (`model_3/reconstruction.mrc` → `model_3`).
+pub fn tomogram_name(path: &std::path::Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tomogram".into());
+    let stem = stem.trim_end_matches(".mrc").to_string();
+    match (stem.as_str(), folder_name(path)) {
+        ("reconstruction", Some(d)) => d,
+        _ => stem,
+    }
+}
+
+/// [`tomogram_name`] for several tomograms at once, kept apart: a name that two of them share
+/// gets its folder's name in front (`a/t1.mrc`, `b/t1.mrc` → `a_t1`, `b_t1`).
+pub fn tomogram_names(paths: &[std::path::PathBuf]) -> Vec<String> {
+    let base: Vec<String> = paths.iter().map(|p| tomogram_name(p)).collect();
+    base.iter()
+        .zip(paths)
+        .map(|(b, p)| {
+            if base.iter().filter(|x| *x == b).count() > 1 {
+                format!("{}_{b}", folder_name(p).unwrap_or_default())
+            } else {
+                b.clone()
+            }
+        })
+        .collect()
+}
+
+/// The name of the folder holding `path`, if it has one.
+fn folder_name(path: &std::path::Path) -> Option<String> {
+    path.parent()
+        .and_then(|d| d.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +142,46 @@ mod tests {
         );
         assert_eq!(tomogram_of_map("_labels", classes), "_labels");
         assert_eq!(tomogram_of_map("my_map", classes), "my_map");
+    }
+
+    #[test]
+    fn tomogram_names_follow_stems_and_shrec_folders() {
+        use std::path::PathBuf;
+        assert_eq!(tomogram_name(&PathBuf::from("d/t1.mrc")), "t1");
+        assert_eq!(
+            tomogram_name(&PathBuf::from("sim/model_3/reconstruction.mrc")),
+            "model_3"
+        );
+        let names = tomogram_names(&[
+            PathBuf::from("a/t1.mrc"),
+            PathBuf::from("b/t1.mrc"),
+            PathBuf::from("b/t2.mrc"),
+        ]);
+        assert_eq!(names, ["a_t1", "b_t1", "t2"]);
+    }
+
+    #[test]
+    fn segment_record_round_trip() {
+        let dir = std::env::temp_dir().join(format!("capsid-segrec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(SegmentRecord::read(&dir).unwrap(), None);
+        let r = SegmentRecord {
+            capsid_version: crate::VERSION.into(),
+            model: "/runs/unet".into(),
+            patch: 64,
+            overlap: 25,
+            blend: "uniform".into(),
+            tta: false,
+            tomograms: vec!["t1.mrc".into()],
+        };
+        r.write(&dir).unwrap();
+        assert_eq!(SegmentRecord::read(&dir).unwrap(), Some(r));
+        std::fs::write(dir.join(SEGMENT_RECORD), "model = \"/m\"\n").unwrap();
+        let only_model = SegmentRecord::read(&dir).unwrap().unwrap();
+        assert_eq!(only_model.model, std::path::PathBuf::from("/m"));
+        std::fs::write(dir.join(SEGMENT_RECORD), "model = 3\n").unwrap();
+        let e = SegmentRecord::read(&dir).unwrap_err().to_string();
+        assert!(e.contains("segment.toml"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -63,14 +63,22 @@ impl<T> Volume<T> {
     }
 }
 
-/// The most bytes one volume may take in memory: this machine's RAM plus swap (from
-/// `/proc/meminfo`; 1 TiB where that is unknown), or `CAPSID_MAX_VOLUME_BYTES` when set.
+/// The limit set by [`set_max_volume_bytes`] (0: none set).
+static MAX_VOLUME_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Sets the most bytes one volume may take in memory for this process (`None` or 0: this
+/// machine's RAM plus swap). The CLI sets it from `--max-volume-bytes`
+/// (env `CAPSID_MAX_VOLUME_BYTES`).
+pub fn set_max_volume_bytes(bytes: Option<u64>) {
+    MAX_VOLUME_BYTES.store(bytes.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The most bytes one volume may take in memory: the limit given to [`set_max_volume_bytes`], or
+/// else this machine's RAM plus swap (from `/proc/meminfo`; 1 TiB where that is unknown).
 pub fn max_volume_bytes() -> u64 {
-    if let Some(v) = std::env::var("CAPSID_MAX_VOLUME_BYTES")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-    {
-        return v;
+    let set = MAX_VOLUME_BYTES.load(std::sync::atomic::Ordering::Relaxed);
+    if set > 0 {
+        return set;
     }
     let from_meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
         let kib = |key: &str| {

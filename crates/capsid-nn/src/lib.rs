@@ -8,6 +8,9 @@
 //!   margin loss.
 //! * [`device`]: turning `--device flex|wgpu|vulkan|cuda|rocm` into a Burn `Device`, and the CPU
 //!   thread count.
+//! * [`dataset`]: the training inputs of a `--data` folder or list file, read into samples.
+//! * [`segment`]: sliding-window inference and [`segment::Segmenter`], the segmentation stage on
+//!   files (a run folder in, label and probability maps out).
 //! * [`bench`]: the timing behind `capsid bench` (inference and one training step per network).
 //!
 //! Burn 0.22 tensors carry no backend type parameter: the [`burn::tensor::Device`] picks the
@@ -18,6 +21,7 @@
 
 pub mod bench;
 pub mod data;
+pub mod dataset;
 pub mod device;
 pub mod loss;
 pub mod metrics;
@@ -67,4 +71,10 @@ pub enum NnError {
     /// message names the file.
     #[error(transparent)]
     Core(#[from] capsid_core::CoreError),
+    /// A tomogram, particle list or label map that cannot be read (the message names the file).
+    #[error(transparent)]
+    File(#[from] capsid_io::IoError),
+    /// An input file or folder that does not say what it should (the message names it).
+    #[error("{}: {reason}", path.display())]
+    Input { path: PathBuf, reason: String },
 }

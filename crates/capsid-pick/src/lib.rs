@@ -18,6 +18,8 @@
 //!   particle-sized Gaussian (σ = half the class radius by default), so that a particle outranks
 //!   a one-voxel speck. Score = smoothed probability.
 //!
+//! * [`stage`]: the stage on files ([`stage::PickRequest`] → [`stage::PickPlan`] → picks
+//!   written with their record), for `capsid pick`.
 //! * [`settings`]: [`PickSettings`], per-class minimum cluster sizes chosen on labelled data by
 //!   `capsid train` and saved with the model.
 //!
@@ -34,6 +36,7 @@ pub mod meanshift;
 pub mod nms;
 pub mod peaks;
 pub mod settings;
+pub mod stage;
 
 pub use components::{
     connected_components, connected_components_prob, ComponentParams, Connectivity,

@@ -52,6 +52,10 @@ pub struct Args {
     /// Replace an existing demo folder (every stage runs with --force).
     #[arg(long)]
     pub force: bool,
+    /// Print a JSON summary on stdout at the end (stage times, the report's path and each model's
+    /// evaluation summary) instead of the tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Serialize)]
@@ -336,6 +340,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         t_all.elapsed().as_secs_f64(),
         s(&out.join("report/index.html"))
     );
+    if args.json {
+        let mut evaluations = serde_json::Map::new();
+        for model in &args.models {
+            let path = out.join("eval").join(model).join("summary.json");
+            let text =
+                std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+            evaluations.insert(model.clone(), v);
+        }
+        let v = serde_json::json!({
+            "seconds": t_all.elapsed().as_secs_f64(),
+            "report": out.join("report/index.html"),
+            "tested_on": test_name,
+            "timings": timings,
+            "evaluations": evaluations,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     for model in &args.models {
         let table = out.join("eval").join(model).join("summary.txt");
         if let Ok(text) = std::fs::read_to_string(&table) {

@@ -22,6 +22,10 @@ pub struct Args {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// Print a JSON summary on stdout (per tomogram: folder, particles placed and requested per
+    /// class) instead of the one-line text.
+    #[arg(long)]
+    pub json: bool,
     /// Start from a preset: tiny, demo, shrec-like, default.
     #[arg(long)]
     pub preset: Option<String>,
@@ -275,6 +279,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|s| s.placed.iter().sum::<usize>())
         .sum();
+    if args.json {
+        let per_class = |counts: &[usize]| -> serde_json::Map<String, serde_json::Value> {
+            names
+                .iter()
+                .zip(counts)
+                .map(|(n, c)| (n.clone(), (*c).into()))
+                .collect()
+        };
+        let tomograms: Vec<serde_json::Value> = summaries
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "dir": s.dir,
+                    "placed": per_class(&s.placed),
+                    "requested": per_class(&s.requested),
+                })
+            })
+            .collect();
+        let v = serde_json::json!({"out": args.out, "particles": total, "tomograms": tomograms});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     println!(
         "simulated {} tomogram(s), {total} particles, in {}",
         summaries.len(),

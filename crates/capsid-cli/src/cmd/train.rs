@@ -1,10 +1,7 @@
 //! `capsid train`: train a 3D-UNet or 3D-UCaps model on tomograms with particle lists or label maps.
 
 use anyhow::{bail, Context};
-use capsid_core::{ClassTable, Particle};
-use capsid_io::mrc;
-use capsid_io::particles::{self, ReadOptions};
-use capsid_nn::data::{make_sample, TrainSample};
+use capsid_core::ClassTable;
 use capsid_nn::metrics::EpochRecord;
 use capsid_nn::train::{
     load_run_config, output_class_table, train, InputSpec, Monitor, RunLayout, TrainConfig,
@@ -155,6 +152,10 @@ pub struct Args {
     /// Replace an existing run in --out (without it, or --resume, an existing run is kept).
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// Print a JSON summary on stdout at the end: epochs, steps, why training stopped, the best
+    /// epoch's validation record and the chosen picking settings.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -205,7 +206,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.force || args.resume,
         "--force (replace the run) or --resume (continue it)",
     )?;
-    let samples = load_samples(&cfg, &classes)?;
+    let samples = capsid_nn::dataset::load_samples(&cfg.inputs, &classes, &cfg.targets)?;
+    for (s, inp) in samples.iter().zip(&cfg.inputs) {
+        if s.particles.is_empty() {
+            eprintln!(
+                "warning: {}: no particle of the target classes",
+                inp.tomogram.display()
+            );
+        }
+    }
     let n_particles: usize = samples.iter().map(|s| s.particles.len()).sum();
     eprintln!(
         "training {} ({} parameters) on {} tomogram(s), {} target particle(s) of {}; patch {}, batch {}, {} × {} steps → {}",
@@ -235,7 +244,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     bar.pb.finish_and_clear();
     if !args.no_pick_tuning && summary.state.best_epoch > 0 {
-        tune_picking(&cfg, &classes, &out_table, &args.out, &device)?;
+        crate::pick_tuning::tune_after_training(&cfg, &classes, &out_table, &args.out, &device)?;
     }
     let s = &summary.state;
     eprintln!(
@@ -247,70 +256,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         s.best_epoch,
         s.elapsed_s
     );
-    Ok(())
-}
-
-/// Chooses and saves the run's picking settings (see `--no-pick-tuning`).
-fn tune_picking(
-    cfg: &TrainConfig,
-    classes: &ClassTable,
-    out_table: &ClassTable,
-    run: &Path,
-    device: &capsid_nn::burn::tensor::Device,
-) -> anyhow::Result<()> {
-    let n = cfg.inputs.len();
-    let index = if cfg.data.split_by == capsid_nn::data::SplitBy::Tomogram && cfg.data.folds > 1 {
-        let fold = capsid_nn::data::fold_assignment(n, cfg.data.folds, cfg.seed);
-        (0..n)
-            .find(|&i| fold[i] == cfg.data.val_fold)
-            .unwrap_or(n - 1)
-    } else {
-        n - 1
-    };
-    let held_out = cfg.data.split_by == capsid_nn::data::SplitBy::Tomogram && cfg.data.folds > 1;
-    let mut one = cfg.clone();
-    one.inputs = vec![cfg.inputs[index].clone()];
-    let Some(sample) = load_samples(&one, classes)?.into_iter().next() else {
-        return Ok(());
-    };
-    if sample.particles.is_empty() {
-        return Ok(());
+    if args.json {
+        let best = summary
+            .records
+            .iter()
+            .find(|r| r.epoch == summary.state.best_epoch)
+            .map(|r| {
+                serde_json::json!({
+                    "epoch": r.epoch, "step": r.step, "train_loss": r.train_loss,
+                    "val_loss": r.val_loss, "precision": r.precision, "recall": r.recall,
+                    "f1": r.f1,
+                })
+            });
+        let picking =
+            capsid_pick::PickSettings::load(&args.out.join(capsid_pick::PickSettings::FILE)).ok();
+        let v = serde_json::json!({
+            "run": args.out,
+            "model": cfg.net.name(),
+            "epochs": summary.state.epochs_done,
+            "steps": summary.state.global_step,
+            "stopped": summary.reason,
+            "best_epoch": summary.state.best_epoch,
+            "seconds": summary.state.elapsed_s,
+            "classes": out_table.classes.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+            "best": best,
+            "picking": picking,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
     }
-    let what = format!(
-        "{} ({})",
-        cfg.inputs[index].tomogram.display(),
-        if held_out {
-            "the validation tomogram"
-        } else {
-            "a training tomogram: optimistic; --split-by tomogram tunes on held-out data"
-        }
-    );
-    let t0 = std::time::Instant::now();
-    eprintln!("choosing picking settings on {what}");
-    let settings =
-        crate::pick_tuning::tune_and_save(run, &sample, out_table, cfg.data.patch, device, &what)?;
-    for c in &settings.classes {
-        let how = match c.method {
-            capsid_pick::TunedMethod::Meanshift => {
-                format!(
-                    "mean shift, min cluster {:.2} × sphere volume",
-                    c.min_fraction
-                )
-            }
-            capsid_pick::TunedMethod::Peaks => {
-                format!("peaks of the probability map, min score {:.3}", c.min_score)
-            }
-        };
-        eprintln!(
-            "  {} → {how} (F1 {:.3}, P {:.3}, R {:.3})",
-            c.name, c.tuning_f1, c.tuning_precision, c.tuning_recall
-        );
-    }
-    eprintln!(
-        "→ {} ({:.0} s)",
-        run.join(capsid_pick::PickSettings::FILE).display(),
-        t0.elapsed().as_secs_f64()
-    );
     Ok(())
 }
 
@@ -375,7 +348,10 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
     }
     let mut inputs = Vec::new();
     for d in &a.data {
-        let (found, table) = inputs_from_data(d)?;
+        let capsid_nn::dataset::Dataset {
+            inputs: found,
+            class_table: table,
+        } = capsid_nn::dataset::discover(d)?;
         if cfg.classes.is_none() && a.classes.is_none() {
             cfg.classes = table;
         }
@@ -510,160 +486,4 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
         cfg.checkpoint_every = v;
     }
     Ok(())
-}
-
-/// One SHREC-layout tomogram folder as an input, if it holds reconstruction.mrc.
-fn shrec_input(dir: &Path) -> Option<InputSpec> {
-    let tomo = dir.join("reconstruction.mrc");
-    if !tomo.is_file() {
-        return None;
-    }
-    let labels = Some(dir.join("class_mask.mrc")).filter(|p| p.is_file());
-    let particles = Some(dir.join("particle_locations.txt")).filter(|p| p.is_file());
-    Some(InputSpec {
-        tomogram: tomo,
-        particles,
-        labels,
-    })
-}
-
-/// The inputs of a `--data` folder (SHREC layout) or list file, and the class table found next
-/// to them.
-pub fn inputs_from_data(path: &Path) -> anyhow::Result<(Vec<InputSpec>, Option<PathBuf>)> {
-    if path.is_dir() {
-        let table = [
-            path.join("class_table.toml"),
-            path.join("..").join("class_table.toml"),
-        ]
-        .into_iter()
-        .find(|p| p.is_file());
-        if let Some(one) = shrec_input(path) {
-            return Ok((vec![one], table));
-        }
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("{}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect();
-        dirs.sort();
-        let found: Vec<InputSpec> = dirs.iter().filter_map(|d| shrec_input(d)).collect();
-        if found.is_empty() {
-            bail!("{}: no reconstruction.mrc in the folder or its subfolders (expected the SHREC layout)", path.display());
-        }
-        return Ok((found, table));
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let rel = |s: &str| -> Option<PathBuf> {
-        if s == "-" {
-            None
-        } else {
-            let p = PathBuf::from(s);
-            Some(if p.is_relative() { base.join(p) } else { p })
-        }
-    };
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = t.split_whitespace().collect();
-        if f.len() < 2 || f.len() > 3 {
-            bail!(
-                "{}: line {}: expected `TOMO PARTICLES [LABELS]`, found {} fields",
-                path.display(),
-                i + 1,
-                f.len()
-            );
-        }
-        let tomogram = rel(f[0]).with_context(|| {
-            format!(
-                "{}: line {}: the tomogram cannot be '-'",
-                path.display(),
-                i + 1
-            )
-        })?;
-        let particles = rel(f[1]);
-        let labels = f.get(2).and_then(|s| rel(s));
-        if particles.is_none() && labels.is_none() {
-            bail!(
-                "{}: line {}: give a particle list or a label map",
-                path.display(),
-                i + 1
-            );
-        }
-        out.push(InputSpec {
-            tomogram,
-            particles,
-            labels,
-        });
-    }
-    if out.is_empty() {
-        bail!("{}: the list names no tomogram", path.display());
-    }
-    Ok((out, None))
-}
-
-/// Reads the tomograms, particle lists and label maps of the config.
-fn load_samples(cfg: &TrainConfig, classes: &ClassTable) -> anyhow::Result<Vec<TrainSample>> {
-    let mut samples = Vec::new();
-    for inp in &cfg.inputs {
-        let tomo = mrc::read_volume(&inp.tomogram)?;
-        let [nz, ny, nx] = tomo.shape_zyx();
-        let particles: Vec<Particle> = match &inp.particles {
-            Some(p) => {
-                let vs = tomo.voxel_size() as f64;
-                let opts = ReadOptions {
-                    voxel_size_a: (vs > 0.0).then_some(vs),
-                    tomo_shape_xyz: Some([nx, ny, nz]),
-                    classes: Some(classes.clone()),
-                    ..ReadOptions::default()
-                };
-                particles::read_particles(p, &opts)?
-            }
-            None => vec![],
-        };
-        let label_map = match &inp.labels {
-            Some(l) => {
-                let v = mrc::read_label_map(l)?;
-                capsid_core::guard::check_same_grid(
-                    &inp.tomogram,
-                    tomo.shape_zyx(),
-                    tomo.voxel_size_a,
-                    l,
-                    v.shape_zyx(),
-                    v.voxel_size_a,
-                )?;
-                capsid_core::guard::check_labels_known(l, v.data.iter().copied(), classes)?;
-                Some(v.data)
-            }
-            None => None,
-        };
-        let name = sample_name(&inp.tomogram);
-        let s = make_sample(&name, tomo, &particles, label_map, classes, &cfg.targets)
-            .with_context(|| format!("{}", inp.tomogram.display()))?;
-        if s.particles.is_empty() {
-            eprintln!(
-                "warning: {}: no particle of the target classes",
-                inp.tomogram.display()
-            );
-        }
-        samples.push(s);
-    }
-    Ok(samples)
-}
-
-/// A readable name: the file stem, or the folder name for SHREC's `reconstruction.mrc`.
-fn sample_name(p: &Path) -> String {
-    let stem = p
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if stem == "reconstruction" {
-        if let Some(parent) = p.parent().and_then(|d| d.file_name()) {
-            return parent.to_string_lossy().into_owned();
-        }
-    }
-    stem
 }

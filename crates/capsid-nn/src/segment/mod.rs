@@ -9,8 +9,14 @@
 //!   on. Memory stays at about `C − 1` patch-thick slabs of sums, whatever the tomogram's depth.
 //! * [`NetPredictor`] is the predictor of a trained [`Net`]: softmax probabilities per class.
 //!
+//! * [`Segmenter`] ([`stage`]) is the stage on files: a run folder in, label and probability
+//!   maps out.
+//!
 //! Each window is z-score normalised on its own, as the training patches are
 //! ([`crate::data::normalize_patch`]); parts of a window outside a small tomogram are padded.
+
+pub mod stage;
+pub use stage::{ProbPrecision, SegmentRequest, SegmentedTomogram, Segmenter};
 
 use crate::data::{crop_padded, inside_box, normalize_patch, Augment};
 use crate::model::Net;
@@ -51,7 +57,7 @@ impl Default for SegmentConfig {
     fn default() -> Self {
         Self {
             patch: 64,
-            overlap: 25,
+            overlap: Self::DEFAULT_OVERLAP,
             blend: Blend::Uniform,
             tta: false,
             batch: 1,
@@ -60,6 +66,9 @@ impl Default for SegmentConfig {
 }
 
 impl SegmentConfig {
+    /// The seed's overlap of neighbouring windows, voxels.
+    pub const DEFAULT_OVERLAP: usize = 25;
+
     /// Checks ranges; returns a message naming the setting on failure.
     pub fn validate(&self) -> Result<(), String> {
         if self.patch == 0 {
