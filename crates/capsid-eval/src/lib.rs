@@ -13,9 +13,13 @@
 //!   1000 bins: O(N) in the number of voxels).
 //! * [`report`]: [`EvaluationReport`], the serde struct written as `eval/summary.json`, and its
 //!   text table.
+//! * [`stage`]: the evaluation stage on files ([`EvaluateRequest`]): reads picks, truth, decoys
+//!   and maps with capsid-io, checks their grids, evaluates, and writes the evaluation folder
+//!   (`summary.json`, `summary.txt`, `config.toml`); what `capsid evaluate` runs.
 //!
-//! Main entry point: [`evaluate_picks`], then optionally [`hitbox::hitbox`],
-//! [`voxel::voxel_scores`] and [`voxel::pr_curve`] whose results go into the report's fields.
+//! Main entry point on files: [`EvaluateRequest`]. In memory: [`evaluate_picks`], then optionally
+//! [`hitbox::hitbox`], [`voxel::voxel_scores`] and [`voxel::pr_curve`] whose results go into the
+//! report's fields.
 // `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)`.
 #![deny(unsafe_code)]
 
@@ -25,6 +29,7 @@ pub mod hitbox;
 pub mod matching;
 pub mod metrics;
 pub mod report;
+pub mod stage;
 pub mod tune;
 pub mod voxel;
 
@@ -34,5 +39,6 @@ pub use hitbox::{hitbox, HitboxReport};
 pub use matching::{ConfusionMatrix, EvalParams};
 pub use metrics::Counts;
 pub use report::{evaluate_picks, ClassScores, EvaluationReport, MacroScores};
+pub use stage::EvaluateRequest;
 pub use tune::{tune_min_fraction, tune_min_score, TunedThreshold};
 pub use voxel::{pr_curve, voxel_scores, PrCurve, PrPoint, VoxelScores};

@@ -2,12 +2,10 @@
 
 use crate::grammar::parse_shape_xyz;
 use anyhow::{bail, Context};
-use capsid_core::{ClassTable, Particle};
-use capsid_eval::{evaluate_picks, hitbox, pr_curve, voxel_scores, EvalParams};
-use capsid_io::mrc::read_label_map;
-use capsid_io::particles::{read_particles, ReadOptions};
+use capsid_core::ClassTable;
+use capsid_eval::stage::{EvaluateRequest, SUMMARY_JSON};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `capsid evaluate`.
 #[derive(clap::Args)]
@@ -93,35 +91,10 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Reads truth without a class table (so classes outside the table are kept and later ignored),
-/// naming numeric classes through the table.
-fn read_truth(
-    path: &Path,
-    classes: &ClassTable,
-    voxel_size_a: Option<f64>,
-) -> anyhow::Result<Vec<Particle>> {
-    let opts = ReadOptions {
-        voxel_size_a,
-        class_numbers_as_names: true,
-        allow_empty: true,
-        ..Default::default()
-    };
-    let mut truth = read_particles(path, &opts)?;
-    for t in &mut truth {
-        if classes.get(&t.class).is_err() {
-            if let Some(c) = t.class.parse::<u8>().ok().and_then(|n| classes.by_label(n)) {
-                t.class = c.name.clone();
-            }
-        }
-    }
-    Ok(truth)
-}
-
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let classes = ClassTable::load(&args.classes)?;
-    let probs = crate::util::parse_prob_args(&args.prob, &classes)?;
+/// Parses `--weight CLASS=W` pairs, checking the classes against the table.
+fn parse_weights(items: &[String], classes: &ClassTable) -> anyhow::Result<BTreeMap<String, f64>> {
     let mut class_weights = BTreeMap::new();
-    for w in &args.weight {
+    for w in items {
         let Some((c, v)) = w.split_once('=') else {
             bail!("--weight '{w}': expected CLASS=W")
         };
@@ -134,208 +107,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("--weight '{w}': '{v}' is not a number"))?;
         class_weights.insert(c.trim().to_string(), v);
     }
-    if args.labels.is_some() != args.truth_labels.is_some() && probs.is_empty() {
-        bail!("voxel scores need both --labels and --truth-labels");
-    }
-    if !probs.is_empty() && args.truth_labels.is_none() {
-        bail!("PR curves (--prob) need --truth-labels");
-    }
-    // Geometry from the first map given, unless set on the command line.
-    let maps: Vec<&Path> = [
-        args.occupancy.as_deref(),
-        args.labels.as_deref(),
-        args.truth_labels.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .chain(probs.iter().map(|(_, p)| p.as_path()))
-    .collect();
-    let header = maps
-        .first()
-        .map(|p| capsid_io::mrc::read_header(p))
-        .transpose()?;
-    // Outputs never overwrite inputs; maps used together share one grid.
-    let mut inputs: Vec<&Path> = vec![&args.picks, &args.truth, &args.classes];
-    inputs.extend(args.decoys.as_deref());
-    inputs.extend(args.decoy_classes.as_deref());
-    inputs.extend(maps.iter().copied());
-    let _guard = capsid_core::OutputGuard::new(&[&args.out], &inputs, args.force)?;
-    if let Some(h0) = &header {
-        for p in maps.iter().skip(1) {
-            let h = capsid_io::mrc::read_header(p)?;
-            capsid_core::guard::check_same_grid(
-                maps[0],
-                h0.shape_zyx(),
-                h0.voxel_size_a,
-                p,
-                h.shape_zyx(),
-                h.voxel_size_a,
-            )?;
-        }
-    }
-    let voxel_size_a = args.voxel_size.or_else(|| {
-        header
-            .as_ref()
-            .map(|h| h.voxel_size_a[0] as f64)
-            .filter(|v| *v > 0.0)
-    });
-    let shape_xyz = args.shape.or_else(|| {
-        header.as_ref().map(|h| {
-            let [z, y, x] = h.shape_zyx();
-            [x, y, z]
-        })
-    });
-    let picks = read_particles(
-        &args.picks,
-        &ReadOptions {
-            classes: Some(classes.clone()),
-            voxel_size_a,
-            allow_empty: true,
-            ..Default::default()
-        },
-    )?;
-    let truth = read_truth(&args.truth, &classes, voxel_size_a)?;
-    let params = EvalParams {
+    Ok(class_weights)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let classes = ClassTable::load(&args.classes)?;
+    let probs = crate::util::parse_prob_args(&args.prob, &classes)?;
+    let class_weights = parse_weights(&args.weight, &classes)?;
+    let n_probs = probs.len() as u64;
+    let request = EvaluateRequest {
+        picks: args.picks,
+        truth: args.truth,
+        classes,
+        classes_file: args.classes,
+        decoys: args.decoys,
+        decoy_classes: args.decoy_classes,
+        occupancy: args.occupancy,
+        labels: args.labels,
+        truth_labels: args.truth_labels,
+        probs,
+        class_weights,
         tolerance_fraction: args.tolerance,
         beta: args.beta,
-        class_weights,
-        voxel_size_a: voxel_size_a.unwrap_or(0.0),
-        shape_xyz,
+        voxel_size_a: args.voxel_size,
+        shape_xyz: args.shape,
+        pr_bins: args.pr_bins,
     };
-    let mut report = evaluate_picks(&picks, &truth, &classes, &params)?;
-    report
-        .inputs
-        .insert("picks".into(), args.picks.display().to_string());
-    report
-        .inputs
-        .insert("truth".into(), args.truth.display().to_string());
-    report
-        .inputs
-        .insert("classes".into(), args.classes.display().to_string());
-    if let Some(decoys_path) = &args.decoys {
-        let table_path = match &args.decoy_classes {
-            Some(p) => p.clone(),
-            None => find_decoy_table(decoys_path).with_context(|| {
-                format!(
-                    "{}: no decoy_table.toml beside it or one folder up; give --decoy-classes",
-                    decoys_path.display()
-                )
-            })?,
-        };
-        let decoy_classes = ClassTable::load(&table_path)?;
-        let decoys = read_particles(
-            decoys_path,
-            &ReadOptions {
-                classes: Some(decoy_classes.clone()),
-                voxel_size_a,
-                allow_empty: true,
-                ..Default::default()
-            },
-        )?;
-        report.decoys = Some(
-            capsid_eval::decoy_report(&picks, &truth, &classes, &decoys, &decoy_classes, &params)
-                .with_context(|| decoys_path.display().to_string())?,
-        );
-        report
-            .inputs
-            .insert("decoys".into(), decoys_path.display().to_string());
-        report
-            .inputs
-            .insert("decoy_classes".into(), table_path.display().to_string());
-    }
-    if let Some(occ_path) = &args.occupancy {
-        let occ = capsid_io::mrc::read_volume(occ_path)?;
-        capsid_core::guard::check_integer_map(
-            occ_path,
-            "an occupancy map",
-            occ.data.iter(),
-            16_777_216.0,
-        )?;
-        report.hitbox = Some(
-            hitbox(&picks, &truth, &occ, &classes)
-                .with_context(|| occ_path.display().to_string())?,
-        );
-        report
-            .inputs
-            .insert("occupancy".into(), occ_path.display().to_string());
-    }
-    if let Some(tl_path) = &args.truth_labels {
-        let truth_labels = read_label_map(tl_path)?;
-        capsid_core::guard::check_labels_known(
-            tl_path,
-            truth_labels.data.iter().copied(),
-            &classes,
-        )?;
-        report
-            .inputs
-            .insert("truth_labels".into(), tl_path.display().to_string());
-        if let Some(l_path) = &args.labels {
-            let labels = read_label_map(l_path)?;
-            capsid_core::guard::check_labels_known(l_path, labels.data.iter().copied(), &classes)?;
-            report.voxel = voxel_scores(&labels, &truth_labels, &classes)
-                .with_context(|| format!("{} vs {}", l_path.display(), tl_path.display()))?;
-            report
-                .inputs
-                .insert("labels".into(), l_path.display().to_string());
-        }
-        let bar = crate::util::progress(probs.len() as u64, "PR curves");
-        for (class, path) in &probs {
-            let prob = capsid_io::mrc::read_volume(path)?;
-            let label = classes.get(class)?.label;
-            report.pr_curves.push(
-                pr_curve(&prob, &truth_labels, label, class, args.pr_bins)
-                    .with_context(|| format!("{} vs {}", path.display(), tl_path.display()))?,
-            );
-            report
-                .inputs
-                .insert(format!("prob_{class}"), path.display().to_string());
-            bar.inc(1);
-        }
+    // Outputs never overwrite inputs.
+    let inputs = request.validate()?;
+    let _guard = capsid_core::OutputGuard::new(&[&args.out], &inputs, args.force)?;
+    // The bar shows from the start of the PR curves (the stage's first call) on.
+    let mut bar = None;
+    let report = request.run(&mut |n| {
+        bar.get_or_insert_with(|| crate::util::progress(n_probs, "PR curves"))
+            .inc(n)
+    })?;
+    if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create the folder", args.out.display()))?;
-    let json = report.to_json()?;
-    let table = report.to_table();
-    capsid_core::write_atomically(&args.out.join("summary.json"), |w| {
-        std::io::Write::write_all(w, json.as_bytes())
-    })?;
-    capsid_core::write_atomically(&args.out.join("summary.txt"), |w| {
-        std::io::Write::write_all(w, table.as_bytes())
-    })?;
-    let config = toml::to_string_pretty(&ConfigRecord {
-        capsid_version: capsid_core::VERSION,
-        inputs: &report.inputs,
-        params: &params,
-        pr_bins: args.pr_bins,
-    })
-    .context("evaluation settings as TOML")?;
-    capsid_core::write_atomically(&args.out.join("config.toml"), |w| {
-        std::io::Write::write_all(w, config.as_bytes())
-    })?;
+    request.write(&report, &args.out)?;
     if args.json {
-        println!("{json}");
+        println!("{}", report.to_json()?);
         return Ok(());
     }
-    print!("{table}");
-    println!("→ {}", args.out.join("summary.json").display());
+    print!("{}", report.to_table());
+    println!("→ {}", args.out.join(SUMMARY_JSON).display());
     Ok(())
-}
-
-/// `decoy_table.toml` in the folder of `decoys` or its parent (the simulator's layout).
-fn find_decoy_table(decoys: &Path) -> Option<PathBuf> {
-    let dir = decoys.parent()?;
-    [Some(dir), dir.parent()]
-        .into_iter()
-        .flatten()
-        .map(|d| d.join("decoy_table.toml"))
-        .find(|p| p.is_file())
-}
-
-#[derive(serde::Serialize)]
-struct ConfigRecord<'a> {
-    capsid_version: &'a str,
-    pr_bins: usize,
-    inputs: &'a BTreeMap<String, String>,
-    params: &'a EvalParams,
 }
