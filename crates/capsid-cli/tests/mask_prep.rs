@@ -1,8 +1,8 @@
 //! CLI tests of `capsid mask` and `capsid prep` on small hand-made files in temp folders.
 
-use capsid_core::prep::{prep_volume, BinMethod, Normalize, PrepConfig};
 use capsid_core::Volume;
 use capsid_io::mrc::{self, MrcMode};
+use capsid_prep::prep::{prep_volume, BinMethod, Normalize, PrepConfig};
 use ndarray::Array3;
 use std::path::{Path, PathBuf};
 

@@ -9,16 +9,15 @@
 //! * [`rotation`]: 3×3 rotation matrices and Euler-angle conventions (ZXZ as SHREC/DeepFinder,
 //!   ZYZ as RELION).
 //!
-//! No deep-learning dependency lives here.
+//! No deep-learning dependency lives here. Preprocessing (binning, low-pass, normalisation) and
+//! mask drawing, which work on these types, live in capsid-prep.
 
 pub mod classes;
 pub mod error;
 pub mod fsutil;
 pub mod guard;
-pub mod mask;
 pub mod outputs;
 pub mod particle;
-pub mod prep;
 pub mod rotation;
 pub mod run_metrics;
 pub mod volume;

@@ -27,9 +27,9 @@ pub struct NegativeSearch {
     pub max_count: usize,
 }
 
-/// Gaussian low-pass of `vol` with σ in voxels (capsid-core's, as `capsid prep` uses).
+/// Gaussian low-pass of `vol` with σ in voxels (capsid-prep's, as `capsid prep` uses).
 fn gaussian_lowpass(vol: &Array3<f32>, sigma_vox: f64) -> Array3<f32> {
-    capsid_core::prep::gaussian_lowpass(vol.view(), sigma_vox)
+    capsid_prep::prep::gaussian_lowpass(vol.view(), sigma_vox)
 }
 
 /// Separable maximum filter over a cube of half side `half` (edges clamped).

@@ -38,7 +38,7 @@ pub fn peaks(
         )));
     }
     let clean = prob_map.data.mapv(|v| if v.is_finite() { v } else { 0.0 });
-    let smooth = capsid_core::prep::gaussian_lowpass(clean.view(), sigma_fraction * radius_vox);
+    let smooth = capsid_prep::prep::gaussian_lowpass(clean.view(), sigma_fraction * radius_vox);
     crate::nms(&prob_map.with_data(smooth), class, radius_vox, min_score)
 }
 

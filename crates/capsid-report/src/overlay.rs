@@ -122,7 +122,7 @@ pub fn xz_slice<T: Clone>(data: &Array3<T>, y: usize) -> Array2<T> {
 /// noise, and particles of a few voxels' radius show once it is smoothed at about their scale.
 pub const DISPLAY_SIGMA_PX: f64 = 1.5;
 
-pub use capsid_core::prep::gaussian_blur_2d;
+pub use capsid_prep::prep::gaussian_blur_2d;
 
 /// Maps a float slice to 8-bit grey: the `lo_pct` and `hi_pct` percentiles (0–100) of its
 /// finite values become 0 and 255, values between are scaled linearly and values outside are

@@ -1,13 +1,13 @@
 //! `capsid mask`: label and instance maps (training targets) from a particle list.
 
 use anyhow::{bail, Context};
-use capsid_core::mask::{
-    shape_masks, sphere_masks, MaskGrid, MaskOptions, OutsidePolicy, ShapeTemplate, TemplateLevel,
-};
 use capsid_core::OutputGuard;
 use capsid_core::{ClassTable, Particle};
 use capsid_io::mrc::{self, LabelMode, MrcMode, WriteOptions};
 use capsid_io::particles::{self, Format, ReadOptions};
+use capsid_prep::mask::{
+    shape_masks, sphere_masks, MaskGrid, MaskOptions, OutsidePolicy, ShapeTemplate, TemplateLevel,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,9 @@
 
 use crate::util;
 use anyhow::{bail, Context};
-use capsid_core::prep::{self, BinMethod, Normalize, PrepConfig, SlabSink, SlabSource};
 use capsid_core::CoreError;
 use capsid_io::mrc::{self, MrcMode, MrcWriter, WriteOptions};
+use capsid_prep::prep::{self, BinMethod, Normalize, PrepConfig, SlabSink, SlabSource};
 use ndarray::Array3;
 use std::path::{Path, PathBuf};
 

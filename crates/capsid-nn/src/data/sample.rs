@@ -4,8 +4,8 @@
 //! hard negatives per sample and voxel counts per label.
 
 use crate::NnError;
-use capsid_core::mask::{sphere_masks, MaskGrid, MaskOptions, OutsidePolicy};
 use capsid_core::{ClassTable, Particle, Volume};
+use capsid_prep::mask::{sphere_masks, MaskGrid, MaskOptions, OutsidePolicy};
 use ndarray::Array3;
 use rayon::prelude::*;
 
@@ -69,7 +69,7 @@ pub fn remap_labels(labels: &Array3<u8>, lut: &[u8; 256]) -> Array3<u8> {
 
 /// Builds a [`TrainSample`] from a tomogram and either a class label map (class-table labels, e.g.
 /// the simulator's `class_mask.mrc`) or, when `label_map` is `None`, spheres drawn around the
-/// particles (capsid-core's mask rules; particles outside the tomogram are skipped).
+/// particles (capsid-prep's mask rules; particles outside the tomogram are skipped).
 ///
 /// `targets` are the chosen class names (empty = all classes). Particles of classes not in the
 /// table are an error; particles of non-target classes become background.

@@ -2,7 +2,7 @@
 //! ([`RunningStats`]), the 65,536-bin histogram for percentiles ([`Histogram`]), and the
 //! whole-array z-score ([`zscore`]) and percentile clip ([`percentile_clip`]).
 
-use crate::error::CoreError;
+use capsid_core::error::CoreError;
 use ndarray::{Array3, ArrayView2, ArrayView3};
 
 /// Count, mean, sum of squared deviations, min and max, merged slice by slice in a fixed order.

@@ -6,8 +6,8 @@ use super::binning::{bin_mean, fourier_crop_xy, fourier_crop_z, FourierCrop};
 use super::lowpass::{blur_xy, blur_z, gaussian_kernel, halo_range, stack_of};
 use super::normalize::{apply_clip, apply_zscore, Histogram, RunningStats};
 use super::{plan, BinMethod, Normalize, PrepConfig, PrepPlan};
-use crate::error::CoreError;
-use crate::volume::Volume;
+use capsid_core::error::CoreError;
+use capsid_core::volume::Volume;
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 use rayon::prelude::*;
 

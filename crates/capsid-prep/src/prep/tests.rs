@@ -1,7 +1,7 @@
 //! Unit tests of the preprocessing steps, whole-array and streamed.
 
 use super::*;
-use crate::volume::Volume;
+use capsid_core::volume::Volume;
 use ndarray::{s, Array3};
 use rand::{Rng, SeedableRng};
 
@@ -118,7 +118,7 @@ fn lowpass_removes_high_and_keeps_low_frequencies() {
 fn zscore_and_clip() {
     let a = random((7, 9, 11), 1).mapv(|v| 5.0 + 3.0 * v);
     let z = zscore(a.view()).unwrap();
-    let st = crate::volume::stats(z.iter().map(|&v| v as f64));
+    let st = capsid_core::volume::stats(z.iter().map(|&v| v as f64));
     assert!(
         st.mean.abs() < 1e-6 && (st.rms - 1.0).abs() < 1e-5,
         "{st:?}"

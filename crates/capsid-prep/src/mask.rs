@@ -8,11 +8,11 @@
 //!   float32 (exact up to 2²⁴).
 //!
 //! A particle's footprint is either a **sphere** of its class radius
-//! ([`ClassDef::radius_voxels`](crate::ClassDef::radius_voxels), with the tomogram's voxel size
-//! along x) or, in shapes mode, its class **template**, thresholded and rotated by the particle's
-//! angles ([`ShapeTemplate`]). A voxel belongs to a sphere when the Euclidean distance (in voxels)
-//! from the voxel centre to the particle centre is at most the radius; voxel centres sit at
-//! integer coordinates.
+//! ([`ClassDef::radius_voxels`](capsid_core::ClassDef::radius_voxels), with the tomogram's voxel
+//! size along x) or, in shapes mode, its class **template**, thresholded and rotated by the
+//! particle's angles ([`ShapeTemplate`]). A voxel belongs to a sphere when the Euclidean distance
+//! (in voxels) from the voxel centre to the particle centre is at most the radius; voxel centres
+//! sit at integer coordinates.
 //!
 //! **Overlaps** go to the nearer centre: where footprints overlap, the voxel takes the label and id
 //! of the particle whose centre is nearest in raw Euclidean distance (voxels; not normalised by the
@@ -21,11 +21,11 @@
 //!
 //! Particle numbers in error messages are 1-based, like instance ids.
 
-use crate::classes::ClassTable;
-use crate::error::CoreError;
-use crate::particle::Particle;
-use crate::rotation::Rotation;
-use crate::volume::Volume;
+use capsid_core::classes::ClassTable;
+use capsid_core::error::CoreError;
+use capsid_core::particle::Particle;
+use capsid_core::rotation::Rotation;
+use capsid_core::volume::Volume;
 use ndarray::{Array2, Array3, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -233,7 +233,7 @@ impl Placed<'_> {
 /// The shared "too large" check for the maps built here (u8 labels, f32 distances, u32 ids).
 fn check_grid(grid: &MaskGrid, opts: &MaskOptions) -> Result<(), CoreError> {
     let bytes = if opts.instances { 9 } else { 5 };
-    crate::volume::check_volume_size("mask", grid.shape_zyx, bytes).map(|_| ())
+    capsid_core::volume::check_volume_size("mask", grid.shape_zyx, bytes).map(|_| ())
 }
 
 /// Draws spheres of each particle's class radius: label map (and instance map when
@@ -336,7 +336,7 @@ fn place<'t, F>(
     mut footprint: F,
 ) -> Result<(Vec<Placed<'t>>, Vec<usize>), CoreError>
 where
-    F: FnMut(usize, &crate::classes::ClassDef) -> Result<(f64, Footprint<'t>), CoreError>,
+    F: FnMut(usize, &capsid_core::classes::ClassDef) -> Result<(f64, Footprint<'t>), CoreError>,
 {
     if particles.len() >= u32::MAX as usize {
         return Err(CoreError::Invalid(format!(
@@ -495,7 +495,7 @@ fn fill_slice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rotation::EulerAngles;
+    use capsid_core::rotation::EulerAngles;
     use std::path::Path;
 
     fn table() -> ClassTable {

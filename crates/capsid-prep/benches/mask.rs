@@ -2,8 +2,8 @@
 //! at uniformly random positions (seed 7), label map only and label + instance maps.
 //! Sizes: 2,000 particles on 512×512×200 (the target) and 200 particles on 128×128×64.
 
-use capsid_core::mask::{sphere_masks, MaskGrid, MaskOptions};
 use capsid_core::{ClassTable, Particle};
+use capsid_prep::mask::{sphere_masks, MaskGrid, MaskOptions};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::{Rng, SeedableRng};
 use std::path::Path;

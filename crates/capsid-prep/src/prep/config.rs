@@ -3,7 +3,7 @@
 //! `[z, y, x]`, voxel sizes and origins `[x, y, z]` in Å.
 
 use super::lowpass_sigma_vox;
-use crate::error::CoreError;
+use capsid_core::error::CoreError;
 use serde::{Deserialize, Serialize};
 
 /// How to bin.
