@@ -11,7 +11,7 @@
 //! * [`dataset`]: the training inputs of a `--data` folder or list file, read into samples.
 //! * [`segment`]: sliding-window inference and [`segment::Segmenter`], the segmentation stage on
 //!   files (a run folder in, label and probability maps out).
-//! * [`bench`]: the timing behind `capsid bench` (inference and one training step per network).
+//! * [`mod@bench`]: the timing behind `capsid bench` (inference and one training step per network).
 //!
 //! Burn 0.22 tensors carry no backend type parameter: the [`burn::tensor::Device`] picks the
 //! backend (`Device::flex()` is the default pure-Rust CPU backend; `device.autodiff()` adds

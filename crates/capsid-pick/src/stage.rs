@@ -326,10 +326,7 @@ impl PickPlan {
     }
 
     /// NMS, peaks or components of the probability maps (one per class, on one grid).
-    fn pick_prob_maps(
-        &self,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<Picked, PickError> {
+    fn pick_prob_maps(&self, progress: &mut dyn FnMut(u64)) -> Result<Picked, PickError> {
         let r = &self.request;
         let mut picks = Vec::new();
         let mut voxel_size = 0.0f64;

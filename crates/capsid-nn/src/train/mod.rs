@@ -1,7 +1,7 @@
 //! Training a network on patches: Adam, reduce-on-plateau, early stopping, checkpoints, resume.
 //!
 //! * [`TrainConfig`] (serde, every field defaulted, [`TrainConfig::validate`]) holds the network
-//!   config ([`NetConfig`]), the data settings ([`DataConfig`]), the chosen target classes, the
+//!   config ([`NetConfig`]), the data settings ([`crate::data::DataConfig`]), the chosen target classes, the
 //!   inputs (paths, for the record and for `--resume`) and the optimisation settings (paper
 //!   defaults: Adam lr 1e-4, weight decay 1e-6, batch 24, LR ×0.1 after 5 epochs without
 //!   improvement).

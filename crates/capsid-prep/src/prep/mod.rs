@@ -24,7 +24,7 @@
 //!   separable real-space convolution (x, then y, then z), truncated at `⌈4σ⌉` voxels and normalised
 //!   to sum 1, with mirror boundaries (`d c b a | a b c d`). The streamed version reads slabs with a
 //!   halo of `⌈4σ⌉` slices and gives the same numbers as the whole-volume one.
-//! * **Normalisation**: [`Normalize::ZScore`] subtracts the mean and divides by the (population)
+//! * **Normalisation**: [`Normalize::Zscore`] subtracts the mean and divides by the (population)
 //!   standard deviation over the whole volume (two passes when streaming; a constant volume becomes
 //!   0). [`Normalize::Clip`] clips to the `low`/`high` percentiles and rescales that range to
 //!   `[0, 1]`; percentiles come from a 65,536-bin histogram between the volume's min and max (three
