@@ -60,6 +60,11 @@ pub fn tune_and_save(
     let labels = sample.tomogram.with_data(argmax_labels(&probs.view()));
     let mut settings = tune_on_label_map(&labels, sample, out_table, what)?;
     tune_peaks(&mut settings, &probs, &sample.tomogram, sample, out_table)?;
+    settings.tuned_on = format!(
+        "{what}: per class, mean shift of the label map (minimum cluster size) or peaks of the \
+         probability map (minimum score), peaks only where their F1 is higher by at least \
+         {PEAKS_MARGIN_F1}; strict F1 (tolerance {TUNING_TOLERANCE} × radius)"
+    );
     let path = run.join(PickSettings::FILE);
     let text = settings.to_toml_string();
     capsid_core::write_atomically(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
@@ -117,10 +122,6 @@ pub fn tune_peaks(
             s.tuning_recall = t.recall;
         }
     }
-    settings.tuned_on = settings.tuned_on.replace(
-        "mean shift of the label map",
-        "mean shift of the label map or peaks of the probability maps, the better per class",
-    );
     Ok(())
 }
 

@@ -37,8 +37,14 @@ pub fn peaks(
             "peak radius must be positive, got {radius_vox}"
         )));
     }
-    let clean = prob_map.data.mapv(|v| if v.is_finite() { v } else { 0.0 });
-    let smooth = capsid_prep::prep::gaussian_lowpass(clean.view(), sigma_fraction * radius_vox);
+    let sigma = sigma_fraction * radius_vox;
+    // Non-finite probabilities (a damaged map) count as 0; a clean map is not copied.
+    let smooth = if prob_map.data.iter().all(|v| v.is_finite()) {
+        capsid_prep::prep::gaussian_lowpass(prob_map.data.view(), sigma)
+    } else {
+        let clean = prob_map.data.mapv(|v| if v.is_finite() { v } else { 0.0 });
+        capsid_prep::prep::gaussian_lowpass(clean.view(), sigma)
+    };
     crate::nms(&prob_map.with_data(smooth), class, radius_vox, min_score)
 }
 
