@@ -84,6 +84,50 @@ impl SegmentRecord {
     }
 }
 
+/// Stage wall times of a pipeline run (`capsid demo` writes them), read by the report.
+pub const TIMINGS: &str = "timings.json";
+
+/// The wall time of each stage of a run, in order: `{"stages": [{"name": "simulate", "seconds":
+/// 12.5, "command": "capsid simulate …"}, …]}`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Timings {
+    pub stages: Vec<StageTiming>,
+}
+
+/// One stage of [`Timings`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StageTiming {
+    pub name: String,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// The command that ran the stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Where it ran (`cpu`, a GPU backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+impl Timings {
+    /// Writes `path` (JSON, atomically).
+    pub fn write(&self, path: &std::path::Path) -> Result<(), crate::CoreError> {
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| crate::CoreError::Invalid(format!("{}: {e}", path.display())))?;
+        crate::write_atomically(path, |w| std::io::Write::write_all(w, json.as_bytes()))
+    }
+
+    /// Reads `path`; errors name the file.
+    pub fn read(path: &std::path::Path) -> Result<Self, crate::CoreError> {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::CoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            crate::CoreError::Invalid(format!("{}: not stage timings: {e}", path.display()))
+        })
+    }
+}
+
 /// The name a tomogram's outputs carry: its file stem (`t1.mrc` → `t1`), or for SHREC's
 /// `reconstruction.mrc` its folder's name (`model_3/reconstruction.mrc` → `model_3`).
 pub fn tomogram_name(path: &std::path::Path) -> String {
@@ -182,6 +226,27 @@ mod tests {
         std::fs::write(dir.join(SEGMENT_RECORD), "model = 3\n").unwrap();
         let e = SegmentRecord::read(&dir).unwrap_err().to_string();
         assert!(e.contains("segment.toml"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn timings_round_trip_and_name_the_file_when_damaged() {
+        let dir = std::env::temp_dir().join(format!("capsid-timings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(TIMINGS);
+        let t = Timings {
+            stages: vec![StageTiming {
+                name: "simulate".into(),
+                seconds: 12.5,
+                command: Some("capsid simulate --preset demo".into()),
+                device: None,
+            }],
+        };
+        t.write(&path).unwrap();
+        assert_eq!(Timings::read(&path).unwrap(), t);
+        std::fs::write(&path, r#"{"stages":[{"name":"x"}]}"#).unwrap();
+        let e = Timings::read(&path).unwrap_err().to_string();
+        assert!(e.contains("timings.json") && e.contains("seconds"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

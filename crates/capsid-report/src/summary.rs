@@ -241,72 +241,6 @@ pub fn eval_summary(r: &EvaluationReport) -> EvalSummary {
     out
 }
 
-/// One stage of a run and its wall time in seconds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StageTime {
-    pub name: String,
-    pub seconds: f64,
-    /// Other scalar fields of the stage record (`device`, `model`, …) as `key=value`.
-    pub details: String,
-}
-
-/// Reads stage wall times: `{"stages": [{"name": "simulate", "seconds": 12.5, ...}, ...]}` or a
-/// plain object `{"simulate": 12.5, ...}`.
-pub fn parse_timings(text: &str, origin: &Path) -> Result<Vec<StageTime>, ReportError> {
-    let root: Value = serde_json::from_str(text)
-        .map_err(|e| ReportError::input(origin, format!("invalid JSON: {e}")))?;
-    let bad = |m: String| ReportError::input(origin, m);
-    if let Some(stages) = root.get("stages") {
-        let items = stages
-            .as_array()
-            .ok_or_else(|| bad("'stages' must be an array".into()))?;
-        let mut out = Vec::new();
-        for (i, it) in items.iter().enumerate() {
-            let name = it
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad(format!("stage {}: no \"name\"", i + 1)))?;
-            let seconds = it
-                .get("seconds")
-                .and_then(Value::as_f64)
-                .ok_or_else(|| bad(format!("stage '{name}': no numeric \"seconds\"")))?;
-            let details = it
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter(|(k, _)| k.as_str() != "name" && k.as_str() != "seconds")
-                        .filter_map(|(k, v)| cell(v).map(|c| format!("{k}={c}")))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            out.push(StageTime {
-                name: name.to_string(),
-                seconds,
-                details,
-            });
-        }
-        return Ok(out);
-    }
-    match &root {
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| {
-                v.as_f64()
-                    .map(|s| StageTime {
-                        name: k.clone(),
-                        seconds: s,
-                        details: String::new(),
-                    })
-                    .ok_or_else(|| bad(format!("stage '{k}': seconds must be a number")))
-            })
-            .collect(),
-        _ => Err(bad(
-            "expected {\"stages\": [{\"name\": …, \"seconds\": …}]}".into(),
-        )),
-    }
-}
-
 /// A duration for people: `42.1 s`, `12 min 5 s`, `3 h 20 min`.
 pub fn human_duration(seconds: f64) -> String {
     if !seconds.is_finite() || seconds < 0.0 {
@@ -442,16 +376,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn timings_both_shapes() {
-        let t = parse_timings(r#"{"stages":[{"name":"simulate","seconds":12.5},{"name":"train","seconds":4000,"device":"cpu"}]}"#, Path::new("t.json")).unwrap();
-        assert_eq!(t.len(), 2);
-        assert_eq!(t[1].details, "device=cpu");
-        let t = parse_timings(r#"{"pick": 3}"#, Path::new("t.json")).unwrap();
-        assert_eq!(t[0].name, "pick");
-        let e = parse_timings(r#"{"stages":[{"name":"x"}]}"#, Path::new("t.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("t.json") && e.contains("seconds"), "{e}");
+    fn durations_read_as_people_say_them() {
         assert_eq!(human_duration(42.14), "42.1 s");
         assert_eq!(human_duration(725.0), "12 min 5 s");
         assert_eq!(human_duration(12000.0), "3 h 20 min");

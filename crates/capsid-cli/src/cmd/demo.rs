@@ -5,7 +5,7 @@
 //! `OUT/commands.sh`, stage wall times in `OUT/timings.json`.
 
 use anyhow::{bail, Context};
-use serde::Serialize;
+use capsid_core::outputs::{StageTiming, Timings, TIMINGS};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -58,18 +58,6 @@ pub struct Args {
     pub json: bool,
 }
 
-#[derive(Serialize)]
-struct Stage {
-    name: String,
-    seconds: f64,
-    command: String,
-}
-
-#[derive(Serialize)]
-struct Timings {
-    stages: Vec<Stage>,
-}
-
 /// Runs `capsid ARGS…` and records its wall time under `name`.
 /// `demo --force`: every stage replaces its outputs too.
 static FORCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -92,10 +80,11 @@ fn stage(timings: &mut Timings, name: &str, args: &[String]) -> anyhow::Result<(
         bail!("stage {name} failed ({status}): {shown}");
     }
     eprintln!("== {name} done in {seconds:.1} s");
-    timings.stages.push(Stage {
+    timings.stages.push(StageTiming {
         name: name.to_string(),
         seconds,
-        command: shown,
+        command: Some(shown),
+        device: None,
     });
     Ok(())
 }
@@ -316,20 +305,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )?;
     }
 
-    let timings_path = out.join("timings.json");
-    let json = serde_json::to_string_pretty(&timings)?;
-    capsid_core::write_atomically(&timings_path, |w| {
-        std::io::Write::write_all(w, json.as_bytes())
-    })?;
+    let timings_path = out.join(TIMINGS);
+    timings.write(&timings_path)?;
     stage(&mut timings, "report", &["report".into(), s(out)])?;
-    let json = serde_json::to_string_pretty(&timings)?;
-    capsid_core::write_atomically(&timings_path, |w| {
-        std::io::Write::write_all(w, json.as_bytes())
-    })?;
+    timings.write(&timings_path)?;
     let script: String = timings
         .stages
         .iter()
-        .map(|st| format!("{}\n", st.command))
+        .filter_map(|st| st.command.as_ref().map(|c| format!("{c}\n")))
         .collect();
     capsid_core::write_atomically(&out.join("commands.sh"), |w| {
         std::io::Write::write_all(w, script.as_bytes())

@@ -1,10 +1,11 @@
 //! The stage wall-time section: one row per stage of `timings.json` (seconds and human-readable
 //! wall time) and the total.
 
-use super::{note, read_text};
+use super::note;
 use crate::html::{self, Section};
 use crate::summary::{self, Table};
 use crate::{layout, ReportError};
+use capsid_core::outputs::{StageTiming, Timings};
 
 pub(crate) fn timings_section(
     inputs: &layout::RunInputs,
@@ -13,7 +14,9 @@ pub(crate) fn timings_section(
     let body = match &inputs.timings {
         None => note(notes, "No timings.json: stage wall times unknown.".into()),
         Some(p) => {
-            let stages = summary::parse_timings(&read_text(p)?, p)?;
+            let stages = Timings::read(p)
+                .map_err(|e| ReportError::input(p, e.to_string()))?
+                .stages;
             let mut t = Table {
                 header: vec![
                     "stage".into(),
@@ -28,7 +31,7 @@ pub(crate) fn timings_section(
                     s.name.clone(),
                     format!("{:.1}", s.seconds),
                     summary::human_duration(s.seconds),
-                    s.details.clone(),
+                    stage_details(s),
                 ]);
             }
             let total: f64 = stages.iter().map(|s| s.seconds).sum();
@@ -46,4 +49,37 @@ pub(crate) fn timings_section(
         title: "Stage wall times".into(),
         body,
     })
+}
+
+/// The details column of a stage: its command and device, as `key=value`.
+fn stage_details(s: &StageTiming) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &s.command {
+        parts.push(format!("command={c}"));
+    }
+    if let Some(d) = &s.device {
+        parts.push(format!("device={d}"));
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_name_command_and_device() {
+        let s = StageTiming {
+            name: "train".into(),
+            seconds: 4000.0,
+            command: None,
+            device: Some("cpu".into()),
+        };
+        assert_eq!(stage_details(&s), "device=cpu");
+        let s = StageTiming {
+            command: Some("capsid train".into()),
+            ..s
+        };
+        assert_eq!(stage_details(&s), "command=capsid train, device=cpu");
+    }
 }
