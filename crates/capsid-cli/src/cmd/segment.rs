@@ -108,8 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ProbsArg::F32 => ProbPrecision::F32,
         }),
     };
-    let mut segmenter = Segmenter::from_run_dir(&args.model, device, &request)
-        .with_context(|| format!("{}", args.model.display()))?;
+    let mut segmenter = Segmenter::from_run_dir(&args.model, device, &request)?;
     if segmenter.probs_for_peaks() {
         eprintln!(
             "the model picks some classes by peaks of their probability maps: writing them (f16)"
