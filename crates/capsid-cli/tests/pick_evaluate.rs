@@ -342,3 +342,105 @@ fn tuned_settings_pick_a_class_by_peaks_of_its_probability_map() {
     let o = capsid(&args.iter().map(String::as_str).collect::<Vec<_>>());
     fails_with(&o, &["tomo_prob_small.mrc", "--probs", "peaks"]);
 }
+
+/// `capsid evaluate --rule czii` on picks (STAR, rlnTomoName) and truth (CSV, `tomogram` column)
+/// spread over two tomograms, against figures computed by hand from the challenge's rule.
+#[test]
+fn evaluate_czii_rule_over_two_tomograms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // big: radius 5, tolerance 2.5; small: radius 3, tolerance 1.5 (voxels).
+    std::fs::write(d.join("classes.toml"), CLASSES).unwrap();
+    std::fs::write(
+        d.join("truth.csv"),
+        "class,x,y,z,tomogram\n\
+         big,10,10,10,T1\nbig,30,10,10,T1\nbig,10,10,10,T2\n\
+         small,20,20,10,T1\nsmall,20,20,10,T2\nsmall,5,25,10,T2\n",
+    )
+    .unwrap();
+    let pick = |class: &str, x: f64, y: f64, z: f64, tomo: &str| {
+        let mut p = Particle::new(class, x, y, z);
+        p.tomogram = Some(tomo.into());
+        p
+    };
+    let picks = [
+        pick("big", 11.0, 10.0, 10.0, "T1"), // finds T1's big at (10,10,10), d 1
+        pick("big", 10.0, 11.0, 10.0, "T1"), // the same particle again: FP
+        pick("big", 30.0, 10.0, 10.0, "T2"), // on T1's big at x 30, but in T2: FP
+        pick("big", 10.0, 12.0, 10.0, "T2"), // finds T2's big, d 2 ≤ 2.5
+        pick("small", 20.0, 21.0, 10.0, "T1"), // finds T1's small, d 1
+        pick("small", 20.0, 20.0, 12.0, "T2"), // d 2 > 1.5: FP
+        pick("small", 20.0, 20.0, 10.0, "T3"), // T3 has no truth: left out
+    ];
+    let star = d.join("picks.star");
+    write_particles(&star, &picks, &WriteOptions::default()).unwrap();
+    let args = |out: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "evaluate",
+            "--picks",
+            s(&star),
+            "--truth",
+            s(&d.join("truth.csv")),
+            "--classes",
+            s(&d.join("classes.toml")),
+            "--out",
+            s(&d.join(out)),
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let v: Value = serde_json::from_str(&run(args(
+        "eval_czii",
+        &["--rule", "czii", "--weight", "small=2", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(v["params"]["rule"], "czii");
+    assert_eq!(v["params"]["tolerance_fraction"].as_f64(), Some(0.5));
+    assert_eq!(v["params"]["beta"].as_f64(), Some(4.0));
+    let z = &v["czii"];
+    assert_eq!(z["runs"], serde_json::json!(["T1", "T2"]));
+    assert_eq!(z["picks_left_out"].as_u64(), Some(1));
+    let row = |i: usize| {
+        let c = &z["classes"][i];
+        (
+            c["tp"].as_u64().unwrap(),
+            c["fp"].as_i64().unwrap(),
+            c["fn"].as_u64().unwrap(),
+            c["fbeta"].as_f64().unwrap(),
+        )
+    };
+    let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    // big: T1 (1, 1, 1) + T2 (1, 1, 0) = (2, 2, 1): F4 = 17·2 / (17·2 + 16·1 + 2) = 17/26.
+    let (tp, fp, fn_, f) = row(0);
+    assert_eq!((tp, fp, fn_), (2, 2, 1));
+    close(f, 17.0 / 26.0);
+    // small: T1 (1, 0, 0) + T2 (0, 1, 2) = (1, 1, 2): F4 = 17 / (17 + 16·2 + 1) = 17/50.
+    let (tp, fp, fn_, f) = row(1);
+    assert_eq!((tp, fp, fn_), (1, 1, 2));
+    close(f, 17.0 / 50.0);
+    // Weighted (big 1, small 2): (17/26 + 2·17/50) / 3 = 289/650.
+    close(z["score"].as_f64().unwrap(), 289.0 / 650.0);
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("eval_czii").join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary, v);
+
+    // The table names the rule of each section; the default rule has no CZII section.
+    let table = run(args("eval_czii_table", &["--rule", "czii"]));
+    assert!(
+        table.starts_with("Rule czii") && table.contains("CZII score"),
+        "{table}"
+    );
+    assert!(table.contains("For comparison, rule one-to-one"), "{table}");
+    let v: Value = serde_json::from_str(&run(args("eval_plain", &["--json"]))).unwrap();
+    assert_eq!(v["params"]["rule"], "one-to-one");
+    assert_eq!(v["params"]["tolerance_fraction"].as_f64(), Some(1.0));
+    assert!(v.get("czii").is_none(), "{v}");
+    let table = run(args("eval_plain_table", &[]));
+    assert!(table.starts_with("Rule one-to-one"), "{table}");
+}

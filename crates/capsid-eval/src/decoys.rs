@@ -323,22 +323,9 @@ impl DecoyReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capsid_core::ClassDef;
 
     fn table(entries: &[(&str, f64)]) -> ClassTable {
-        ClassTable {
-            classes: entries
-                .iter()
-                .enumerate()
-                .map(|(i, (n, r))| ClassDef {
-                    name: n.to_string(),
-                    label: (i + 1) as u8,
-                    radius_a: None,
-                    radius_vox: Some(*r),
-                    template: None,
-                })
-                .collect(),
-        }
+        crate::test_table(entries)
     }
 
     fn p(class: &str, x: f64, y: f64, z: f64) -> Particle {

@@ -4,6 +4,9 @@
 //!   (greedy by ascending distance, tolerance = a fraction of the class radius; 1.0 by default,
 //!   0.5 as the CZII rule), picks outside the volume counted as false positives, and the
 //!   classification [`ConfusionMatrix`] from class-blind matching.
+//! * [`czii`]: the CZII challenge's rule ([`MatchRule::Czii`]): a particle is found when any pick
+//!   of its class in its tomogram lies within 0.5 × radius (set-based), FP = picks − TP, counts
+//!   summed over tomograms before F-beta (β = 4), weighted mean over classes ([`czii_score`]).
 //! * [`decoys`]: identification: false picks by where they lie (decoy, other class, own class,
 //!   background) and the share of look-alike decoys picked as targets.
 //! * [`hitbox`]: the SHREC rule: each pick is looked up in the occupancy (instance) map.
@@ -23,6 +26,7 @@
 // `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)`.
 #![deny(unsafe_code)]
 
+pub mod czii;
 pub mod decoys;
 pub mod error;
 pub mod hitbox;
@@ -33,12 +37,32 @@ pub mod stage;
 pub mod tune;
 pub mod voxel;
 
+pub use czii::{czii_score, CziiClass, CziiCounts, CziiReport};
 pub use decoys::{decoy_report, DecoyReport};
 pub use error::EvalError;
 pub use hitbox::{hitbox, HitboxReport};
-pub use matching::{ConfusionMatrix, EvalParams};
+pub use matching::{ConfusionMatrix, EvalParams, MatchRule};
 pub use metrics::Counts;
 pub use report::{evaluate_picks, ClassScores, EvaluationReport, MacroScores};
 pub use stage::EvaluateRequest;
 pub use tune::{tune_min_fraction, tune_min_score, TunedThreshold};
 pub use voxel::{pr_curve, voxel_scores, PrCurve, PrPoint, VoxelScores};
+
+/// A class table for tests: classes named and with radii in voxels as given, labels 1, 2, … in
+/// order.
+#[cfg(test)]
+pub(crate) fn test_table(entries: &[(&str, f64)]) -> capsid_core::ClassTable {
+    capsid_core::ClassTable {
+        classes: entries
+            .iter()
+            .enumerate()
+            .map(|(i, (n, r))| capsid_core::ClassDef {
+                name: n.to_string(),
+                label: (i + 1) as u8,
+                radius_a: None,
+                radius_vox: Some(*r),
+                template: None,
+            })
+            .collect(),
+    }
+}

@@ -24,10 +24,43 @@ use std::collections::BTreeMap;
 use crate::EvalError;
 use capsid_core::Particle;
 
+/// Which rule turns picks and truth into counts: capsid's one-to-one matching (the default) or
+/// the CZII challenge's set-based rule ([`crate::czii`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchRule {
+    /// One pick ↔ at most one particle, greedy by ascending distance (this module).
+    #[default]
+    OneToOne,
+    /// The CZII challenge's rule: a particle is found when any pick of its class in its
+    /// tomogram lies within the tolerance; FP = picks − TP; counts summed over tomograms before
+    /// F-beta; weighted mean of the per-class F-beta ([`crate::czii`]).
+    Czii,
+}
+
+impl MatchRule {
+    /// The rule's name as the command line and `summary.json` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatchRule::OneToOne => "one-to-one",
+            MatchRule::Czii => "czii",
+        }
+    }
+}
+
+impl std::fmt::Display for MatchRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Parameters of the pick evaluation. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvalParams {
+    /// The headline rule: with [`MatchRule::Czii`] the report also holds the CZII section
+    /// ([`crate::EvaluationReport::czii`]). Default one-to-one (older summaries have no field).
+    pub rule: MatchRule,
     /// Match tolerance as a fraction of the class radius. Default 1.0 (CZII: 0.5).
     pub tolerance_fraction: f64,
     /// β of the F-beta score. Default 4 (CZII).
@@ -44,6 +77,7 @@ pub struct EvalParams {
 impl Default for EvalParams {
     fn default() -> Self {
         Self {
+            rule: MatchRule::OneToOne,
             tolerance_fraction: 1.0,
             beta: 4.0,
             class_weights: BTreeMap::new(),
@@ -54,6 +88,18 @@ impl Default for EvalParams {
 }
 
 impl EvalParams {
+    /// The CZII challenge's settings: rule [`MatchRule::Czii`], tolerance 0.5 × radius, β = 4,
+    /// every class weighing 1 (the challenge weighs apo-ferritin, β-amylase, β-galactosidase,
+    /// ribosome, thyroglobulin, virus-like particle 1, 0, 2, 1, 2, 1: set `class_weights`).
+    pub fn czii() -> Self {
+        Self {
+            rule: MatchRule::Czii,
+            tolerance_fraction: 0.5,
+            beta: 4.0,
+            ..Default::default()
+        }
+    }
+
     /// Checks ranges: positive finite tolerance and β, non-negative finite weights.
     pub fn validate(&self) -> Result<(), EvalError> {
         if !(self.tolerance_fraction > 0.0 && self.tolerance_fraction.is_finite()) {
@@ -87,10 +133,11 @@ pub struct Pair {
     pub distance_vox: f64,
 }
 
-/// One-to-one greedy matching (see the module doc). `tolerance(t)` is the tolerance in voxels of
-/// truth particle `t`; `compatible(p, t)` says whether pick `p` may match particle `t`.
-/// Positions are `[x, y, z]` in voxels. Returns the pairs in acceptance order.
-pub fn greedy_match(
+/// Every (pick, particle) pair within tolerance (inclusive) whose pick and particle are
+/// `compatible`, in pick order: the candidates of [`greedy_match`] and the hits of the CZII rule.
+/// `tolerance(t)` is the tolerance in voxels of truth particle `t`. Positions are `[x, y, z]` in
+/// voxels; non-finite positions are never within tolerance.
+pub fn pairs_within(
     picks: &[[f64; 3]],
     truth: &[[f64; 3]],
     tolerance: &dyn Fn(usize) -> f64,
@@ -121,6 +168,19 @@ pub fn greedy_match(
             }
         }
     }
+    candidates
+}
+
+/// One-to-one greedy matching (see the module doc). `tolerance(t)` is the tolerance in voxels of
+/// truth particle `t`; `compatible(p, t)` says whether pick `p` may match particle `t`.
+/// Positions are `[x, y, z]` in voxels. Returns the pairs in acceptance order.
+pub fn greedy_match(
+    picks: &[[f64; 3]],
+    truth: &[[f64; 3]],
+    tolerance: &dyn Fn(usize) -> f64,
+    compatible: &dyn Fn(usize, usize) -> bool,
+) -> Vec<Pair> {
+    let mut candidates = pairs_within(picks, truth, tolerance, compatible);
     candidates.sort_by(|a, b| {
         a.distance_vox
             .total_cmp(&b.distance_vox)

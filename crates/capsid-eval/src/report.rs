@@ -7,8 +7,9 @@
 //! `Σ w_c·Fβ_c / Σ w_c` over the same classes, with weights from [`EvalParams::class_weights`]
 //! (default 1 each; CZII weighs its classes, e.g. 1 for easy and 2 for hard ones).
 
+use crate::czii::CziiReport;
 use crate::hitbox::HitboxReport;
-use crate::matching::{confusion_matrix, match_class, ConfusionMatrix, EvalParams};
+use crate::matching::{confusion_matrix, match_class, ConfusionMatrix, EvalParams, MatchRule};
 use crate::voxel::{PrCurve, VoxelScores};
 use crate::{Counts, EvalError};
 use capsid_core::{ClassTable, Particle, Radius};
@@ -64,7 +65,8 @@ pub struct EvaluationReport {
     pub truth_ignored: u64,
     /// Picks outside the volume (all classes).
     pub picks_outside: u64,
-    /// Per-class distance-matching scores, in class-table order.
+    /// Per-class scores of the one-to-one matching ([`crate::matching`]), in class-table order,
+    /// whatever the rule (the CZII rule's figures are in [`EvaluationReport::czii`]).
     pub classes: Vec<ClassScores>,
     /// Counts pooled over classes (micro average) and their scores.
     pub pooled: Counts,
@@ -79,58 +81,107 @@ pub struct EvaluationReport {
     /// False picks by where they lie and decoys picked as targets (with `--decoys`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoys: Option<crate::DecoyReport>,
+    /// The CZII challenge's scores, when `params.rule` is [`MatchRule::Czii`] (absent in older
+    /// summaries and with the one-to-one rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub czii: Option<CziiReport>,
     /// Voxel-level scores, when predicted and true label maps were given.
     pub voxel: Vec<VoxelScores>,
     /// PR curves, one per probability map given.
     pub pr_curves: Vec<PrCurve>,
 }
 
+/// Picks and truth checked against the class table, shared by both rules: class radii in
+/// voxels, the class index of each pick, and the true particles of classes in the table with
+/// their class indices.
+pub(crate) struct Prepared {
+    pub radii: Vec<f64>,
+    pub pick_class: Vec<usize>,
+    pub truth: Vec<Particle>,
+    pub truth_class: Vec<usize>,
+    /// True particles of classes not in the table (left out).
+    pub truth_ignored: u64,
+}
+
+impl Prepared {
+    /// Checks `params` (ranges, weighted classes in the table), converts the class radii to
+    /// voxels (a radius in Å needs `params.voxel_size_a`) and sorts picks and truth by class.
+    /// Picks of a class not in `classes` are an error; true particles of such classes are left
+    /// out and counted.
+    pub fn new(
+        picks: &[Particle],
+        truth: &[Particle],
+        classes: &ClassTable,
+        params: &EvalParams,
+    ) -> Result<Self, EvalError> {
+        params.validate()?;
+        let names = classes.names();
+        for w in params.class_weights.keys() {
+            classes.get(w)?;
+        }
+        let mut radii = Vec::new();
+        for c in &classes.classes {
+            let r = match c.radius() {
+                Radius::Angstrom(a)
+                    if params.voxel_size_a.is_nan() || params.voxel_size_a <= 0.0 =>
+                {
+                    return Err(EvalError::Invalid(format!(
+                        "class '{}' has its radius in Å ({a}); the voxel size is needed (give a map or --voxel-size)",
+                        c.name
+                    )))
+                }
+                r => r.to_voxels(params.voxel_size_a),
+            };
+            radii.push(r);
+        }
+        let class_idx = |c: &str| names.iter().position(|x| x == c);
+        let mut pick_class = Vec::with_capacity(picks.len());
+        for p in picks {
+            match class_idx(&p.class) {
+                Some(i) => pick_class.push(i),
+                None => {
+                    return Err(classes.get(&p.class).err().map_or_else(
+                        || EvalError::Invalid(format!("unknown class '{}'", p.class)),
+                        EvalError::from,
+                    ))
+                }
+            }
+        }
+        let kept_truth: Vec<(Particle, usize)> = truth
+            .iter()
+            .filter_map(|t| class_idx(&t.class).map(|i| (t.clone(), i)))
+            .collect();
+        let truth_ignored = (truth.len() - kept_truth.len()) as u64;
+        let (truth, truth_class) = kept_truth.into_iter().unzip();
+        Ok(Self {
+            radii,
+            pick_class,
+            truth,
+            truth_class,
+            truth_ignored,
+        })
+    }
+}
+
 /// Matches `picks` to `truth` per class and class-blind (see [`crate::matching`]) and fills a
-/// report (without hitbox, voxel scores or PR curves, which the caller adds). Picks of a class not
-/// in `classes` are an error; true particles of such classes are counted in `truth_ignored`.
+/// report (without hitbox, voxel scores or PR curves, which the caller adds); with
+/// [`MatchRule::Czii`] also the CZII section ([`crate::czii`]). Picks of a class not in
+/// `classes` are an error; true particles of such classes are counted in `truth_ignored`.
 pub fn evaluate_picks(
     picks: &[Particle],
     truth: &[Particle],
     classes: &ClassTable,
     params: &EvalParams,
 ) -> Result<EvaluationReport, EvalError> {
-    params.validate()?;
+    let prep = Prepared::new(picks, truth, classes, params)?;
     let names = classes.names();
-    for w in params.class_weights.keys() {
-        classes.get(w)?;
-    }
-    let mut radii = Vec::new();
-    for c in &classes.classes {
-        let r = match c.radius() {
-            Radius::Angstrom(a) if params.voxel_size_a.is_nan() || params.voxel_size_a <= 0.0 => {
-                return Err(EvalError::Invalid(format!(
-                    "class '{}' has its radius in Å ({a}); the voxel size is needed (give a map or --voxel-size)",
-                    c.name
-                )))
-            }
-            r => r.to_voxels(params.voxel_size_a),
-        };
-        radii.push(r);
-    }
-    let class_idx = |c: &str| names.iter().position(|x| x == c);
-    let mut pick_class = Vec::with_capacity(picks.len());
-    for p in picks {
-        match class_idx(&p.class) {
-            Some(i) => pick_class.push(i),
-            None => {
-                return Err(classes.get(&p.class).err().map_or_else(
-                    || EvalError::Invalid(format!("unknown class '{}'", p.class)),
-                    EvalError::from,
-                ))
-            }
-        }
-    }
-    let kept_truth: Vec<(Particle, usize)> = truth
-        .iter()
-        .filter_map(|t| class_idx(&t.class).map(|i| (t.clone(), i)))
-        .collect();
-    let truth_ignored = (truth.len() - kept_truth.len()) as u64;
-    let (truth_kept, truth_class): (Vec<Particle>, Vec<usize>) = kept_truth.into_iter().unzip();
+    let Prepared {
+        radii,
+        pick_class,
+        truth: truth_kept,
+        truth_class,
+        truth_ignored,
+    } = &prep;
     let tolerance: Vec<f64> = radii
         .iter()
         .map(|r| r * params.tolerance_fraction)
@@ -140,7 +191,7 @@ pub fn evaluate_picks(
     let mut pooled = Counts::default();
     let mut picks_outside = 0;
     for (i, c) in classes.classes.iter().enumerate() {
-        let m = match_class(picks, &truth_kept, &c.name, tolerance[i], params.shape_xyz);
+        let m = match_class(picks, truth_kept, &c.name, tolerance[i], params.shape_xyz);
         let counts = Counts {
             tp: m.pairs.len() as u64,
             fp: m.false_picks.len() as u64,
@@ -173,9 +224,9 @@ pub fn evaluate_picks(
     let macro_avg = macro_scores(&scores);
     let confusion = confusion_matrix(
         picks,
-        &pick_class,
-        &truth_kept,
-        &truth_class,
+        pick_class,
+        truth_kept,
+        truth_class,
         &names,
         &tolerance,
         params.shape_xyz,
@@ -186,7 +237,7 @@ pub fn evaluate_picks(
         params: params.clone(),
         n_picks: picks.len() as u64,
         n_truth: truth.len() as u64,
-        truth_ignored,
+        truth_ignored: *truth_ignored,
         picks_outside,
         classes: scores,
         pooled,
@@ -197,6 +248,8 @@ pub fn evaluate_picks(
         confusion,
         hitbox: None,
         decoys: None,
+        czii: (params.rule == MatchRule::Czii)
+            .then(|| crate::czii::score_prepared(picks, &prep, classes, params)),
         voxel: Vec::new(),
         pr_curves: Vec::new(),
     })
@@ -231,6 +284,34 @@ pub fn macro_scores(scores: &[ClassScores]) -> MacroScores {
     }
 }
 
+/// Width of the name column of a per-class table: the longest name, at least 7.
+pub(crate) fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(str::len).max().unwrap_or(5).max(7)
+}
+
+/// One line of a per-class table: the name left-aligned in `w` columns, then each cell
+/// right-aligned in 6.
+pub(crate) fn row(w: usize, cells: &[&str]) -> String {
+    let mut s = format!("{:<w$}", cells[0]);
+    for c in &cells[1..] {
+        s += &format!(" {c:>6}");
+    }
+    s.push('\n');
+    s
+}
+
+/// The header line of a per-class table: class, TP, FP, FN, P, R, then `more`.
+pub(crate) fn header(w: usize, more: &[&str]) -> String {
+    let mut cells = vec!["class", "TP", "FP", "FN", "P", "R"];
+    cells.extend_from_slice(more);
+    row(w, &cells)
+}
+
+/// A ratio with 3 decimals, as the tables show it.
+pub(crate) fn f3(v: f64) -> String {
+    format!("{v:.3}")
+}
+
 impl EvaluationReport {
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<String, EvalError> {
@@ -242,19 +323,25 @@ impl EvaluationReport {
         Ok(serde_json::from_str(text)?)
     }
 
-    /// A readable summary: per-class table (TP FP FN P R F1 Fβ), averages, confusion matrix, and
-    /// the hitbox, voxel and PR sections when present.
+    /// A readable summary: with the CZII rule its section first ([`CziiReport::to_table`]); the
+    /// one-to-one matching's per-class table (TP FP FN P R F1 Fβ), averages, confusion matrix;
+    /// the decoy, hitbox, voxel and PR sections when present. Each section names its rule.
     pub fn to_table(&self) -> String {
-        let w = self
-            .classes
-            .iter()
-            .map(|c| c.class.len())
-            .max()
-            .unwrap_or(5)
-            .max(7);
+        let w = name_width(self.classes.iter().map(|c| c.class.as_str()));
         let beta = self.params.beta;
-        let mut s = format!(
-            "Picks vs truth (tolerance {} × radius; {} picks, {} true particles{}{})\n",
+        let mut s = self
+            .czii
+            .as_ref()
+            .map(CziiReport::to_table)
+            .unwrap_or_default();
+        s += &format!(
+            "{} one-to-one (one pick ↔ at most one particle, tolerance {} × radius; {} picks, {} \
+             true particles{}{})\n",
+            if self.czii.is_some() {
+                "For comparison, rule"
+            } else {
+                "Rule"
+            },
             self.params.tolerance_fraction,
             self.n_picks,
             self.n_truth,
@@ -272,28 +359,13 @@ impl EvaluationReport {
                 String::new()
             },
         );
-        s += &format!(
-            "{:<w$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}\n",
-            "class",
-            "TP",
-            "FP",
-            "FN",
-            "P",
-            "R",
-            "F1",
-            format!("F{beta}")
-        );
+        s += &header(w, &["F1", &format!("F{beta}")]);
         for c in &self.classes {
-            s += &format!(
-                "{:<w$} {:>6} {:>6} {:>6} {:>6.3} {:>6.3} {:>6.3} {:>6.3}\n",
-                c.class,
-                c.counts.tp,
-                c.counts.fp,
-                c.counts.fn_,
-                c.precision,
-                c.recall,
-                c.f1,
-                c.fbeta
+            let n = [c.counts.tp, c.counts.fp, c.counts.fn_].map(|v| v.to_string());
+            let f = [c.precision, c.recall, c.f1, c.fbeta].map(f3);
+            s += &row(
+                w,
+                &[&c.class, &n[0], &n[1], &n[2], &f[0], &f[1], &f[2], &f[3]],
             );
         }
         let m = &self.macro_avg;
@@ -366,19 +438,9 @@ impl EvaluationReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capsid_core::ClassDef;
 
     fn table() -> ClassTable {
-        let c = |n: &str, l, r| ClassDef {
-            name: n.into(),
-            label: l,
-            radius_a: None,
-            radius_vox: Some(r),
-            template: None,
-        };
-        ClassTable {
-            classes: vec![c("a", 1, 4.0), c("b", 2, 2.0), c("unused", 3, 3.0)],
-        }
+        crate::test_table(&[("a", 4.0), ("b", 2.0), ("unused", 3.0)])
     }
 
     #[test]
@@ -450,6 +512,24 @@ mod tests {
             table.contains("F4") && table.contains("macro") && table.contains("background"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn summaries_without_a_rule_read_as_one_to_one() {
+        let truth = vec![Particle::new("a", 10.0, 10.0, 10.0)];
+        let picks = vec![Particle::new("a", 11.0, 10.0, 10.0)];
+        let r = evaluate_picks(&picks, &truth, &table(), &EvalParams::czii()).unwrap();
+        assert_eq!(r.czii.as_ref().unwrap().score, 1.0);
+        // An older summary: no params.rule, no czii section.
+        let mut v = serde_json::to_value(&r).unwrap();
+        v["params"].as_object_mut().unwrap().remove("rule");
+        v.as_object_mut().unwrap().remove("czii");
+        let old = EvaluationReport::from_json(&v.to_string()).unwrap();
+        assert_eq!(old.params.rule, MatchRule::OneToOne);
+        assert!(old.czii.is_none());
+        assert_eq!(old.classes, r.classes);
+        let back = EvaluationReport::from_json(&r.to_json().unwrap()).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]

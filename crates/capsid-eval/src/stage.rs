@@ -11,7 +11,7 @@
 
 use crate::{
     decoy_report, evaluate_picks, hitbox, pr_curve, voxel_scores, EvalError, EvalParams,
-    EvaluationReport,
+    EvaluationReport, MatchRule,
 };
 use capsid_core::{ClassTable, Particle, Volume};
 use capsid_io::mrc::{read_header, read_label_map, read_volume, MrcHeader};
@@ -57,7 +57,10 @@ pub struct EvaluateRequest {
     /// Probability maps, one per class (class name, path), for PR curves (with
     /// [`EvaluateRequest::truth_labels`]).
     pub probs: Vec<(String, PathBuf)>,
-    /// Class weights of the weighted F-beta; classes not named weigh 1.
+    /// The headline rule: one-to-one matching, or with [`MatchRule::Czii`] also the CZII
+    /// challenge's scores (see [`crate::czii`]).
+    pub rule: MatchRule,
+    /// Class weights of the weighted F-beta (and of the CZII score); classes not named weigh 1.
     pub class_weights: BTreeMap<String, f64>,
     /// Match tolerance as a fraction of the class radius (1.0; CZII: 0.5).
     pub tolerance_fraction: f64,
@@ -189,6 +192,7 @@ impl EvaluateRequest {
         )?;
         let truth = read_truth(&self.truth, &self.classes, voxel_size_a)?;
         let params = EvalParams {
+            rule: self.rule,
             tolerance_fraction: self.tolerance_fraction,
             beta: self.beta,
             class_weights: self.class_weights.clone(),
@@ -374,6 +378,7 @@ mod tests {
             labels: None,
             truth_labels: None,
             probs: Vec::new(),
+            rule: MatchRule::OneToOne,
             class_weights: BTreeMap::new(),
             tolerance_fraction: 1.0,
             beta: 4.0,
@@ -542,6 +547,51 @@ mod tests {
         assert_eq!(
             config["inputs"]["picks"].as_str(),
             Some(d.join("picks.csv").display().to_string().as_str())
+        );
+    }
+
+    #[test]
+    fn the_czii_rule_adds_its_section_and_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        lists(d);
+        let mut r = request(d);
+        r.rule = MatchRule::Czii;
+        r.tolerance_fraction = 0.5;
+        let report = r.run(&mut |_| {}).unwrap();
+        assert_eq!(report.params.rule, MatchRule::Czii);
+        let czii = report.czii.as_ref().unwrap();
+        // a: the pick 0.5 from its particle is found (tolerance 1), the far one is FP; b found.
+        assert_eq!(
+            czii.classes
+                .iter()
+                .map(|c| (c.counts.tp, c.counts.fp, c.counts.fn_))
+                .collect::<Vec<_>>(),
+            [(1, 1, 0), (1, 0, 0)]
+        );
+        // F4: a = 17·(1/2) / (16/2 + 1) = 17/18, b = 1; equal weights.
+        assert!((czii.score - (17.0 / 18.0 + 1.0) / 2.0).abs() < 1e-12);
+        let out = d.join("eval");
+        r.write(&report, &out).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(SUMMARY_JSON)).unwrap())
+                .unwrap();
+        assert_eq!(json["params"]["rule"], "czii");
+        assert!(json["czii"]["score"].is_f64());
+        let table = std::fs::read_to_string(out.join(SUMMARY_TXT)).unwrap();
+        assert!(
+            table.starts_with("Rule czii") && table.contains("For comparison, rule one-to-one"),
+            "{table}"
+        );
+        let config = std::fs::read_to_string(out.join(CONFIG_TOML)).unwrap();
+        assert!(config.contains("rule = \"czii\""), "{config}");
+        // The default rule: no CZII section.
+        let plain = request(d).run(&mut |_| {}).unwrap();
+        assert!(plain.czii.is_none());
+        assert!(plain.to_table().starts_with("Rule one-to-one"));
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap()["params"]["rule"],
+            "one-to-one"
         );
     }
 

@@ -4,30 +4,48 @@ use crate::grammar::parse_shape_xyz;
 use anyhow::{bail, Context};
 use capsid_core::ClassTable;
 use capsid_eval::stage::{EvaluateRequest, SUMMARY_JSON};
+use capsid_eval::MatchRule;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Arguments of `capsid evaluate`.
 #[derive(clap::Args)]
 #[command(after_help = "\
-Scores (see capsid-eval's docs for the exact rules):
-  * distance matching per class, one pick ↔ at most one particle, greedy by ascending distance;
-    tolerance = --tolerance × class radius (1.0; CZII uses 0.5); picks outside the volume are FP;
-    P/R/F1/F-beta (β = --beta, CZII 4) per class, macro and pooled; weighted F-beta with --weight;
-    a confusion matrix (rows true, columns picked, plus background row and missed column);
+Rules (--rule; see capsid-eval's docs for the exact rules):
+  * one-to-one (default): distance matching per class, one pick ↔ at most one particle,
+    greedy by ascending distance; tolerance = --tolerance × class radius (default 1.0); picks
+    outside the volume are FP; P/R/F1/F-beta (β = --beta) per class, macro and pooled;
+    weighted F-beta with --weight; a confusion matrix (rows true, columns picked, plus
+    background row and missed column);
+  * czii: the CZII challenge's metric, printed first (the one-to-one table follows at the
+    same tolerance, for comparison): a true particle is found (TP) when ANY pick of its class
+    lies within --tolerance × radius (default 0.5) in the same tomogram; FP = picks − TP (can
+    be negative, as in the published metric), FN = particles − TP; counts summed over all
+    tomograms per class, then F-beta (β = --beta, 4); score = weighted mean F-beta over the
+    classes in the truth (--weight CLASS=W, default 1; the challenge weighs apo-ferritin 1,
+    beta-amylase 0, beta-galactosidase 2, ribosome 1, thyroglobulin 2, virus-like-particle 1).
+    Tomograms: picks and particles carry their tomogram's name (STAR rlnTomoName, a CSV
+    'tomogram' column, a copick run), so one call scores picks spread over several
+    tomograms; a pick meets only particles of its tomogram (a list without names is one
+    tomogram), and picks of tomograms without true particles are left out (and counted).
+Other scores:
   * --occupancy: the SHREC hitbox rule (voxel value k = k-th particle of --truth, 1-based, file
     order, as SHREC's occupancy_mask.mrc and particle_locations.txt);
   * --labels with --truth-labels: voxel Dice/IoU/precision/recall per class;
   * --prob CLASS=PATH (repeat) with --truth-labels: PR curve and AUPRC per class.
-Writes <out>/summary.json, <out>/summary.txt and <out>/config.toml, and prints the table.
+Writes <out>/summary.json (params.rule names the rule; with czii, the 'czii' section),
+<out>/summary.txt and <out>/config.toml, and prints the table.
 Truth particles of classes not in the class table are ignored (and counted).
 
 Examples:
   capsid evaluate --picks tomo_picks.star --truth particle_locations.txt \\
       --classes classes.toml --occupancy occupancy_mask.mrc --out eval
   capsid evaluate --picks picks.star --truth truth.star --classes classes.toml \\
+      --rule czii --weight beta-amylase=0 --weight beta-galactosidase=2 \\
+      --weight thyroglobulin=2 --out eval_czii
+  capsid evaluate --picks picks.star --truth truth.star --classes classes.toml \\
       --tolerance 0.5 --weight ribosome=1 --weight beta_amylase=0 \\
-      --shape-xyz 630,630,184 --out eval_czii
+      --shape-xyz 630,630,184 --out eval_strict
   capsid evaluate --picks picks.star --truth truth.star --classes classes.toml \\
       --labels tomo_labels.mrc --truth-labels class_mask.mrc \\
       --prob ribosome=tomo_prob_ribosome.mrc --out eval")]
@@ -62,13 +80,16 @@ pub struct Args {
     /// folder up.
     #[arg(long, value_name = "TOML", requires = "decoys")]
     pub decoy_classes: Option<PathBuf>,
-    /// Match tolerance as a fraction of the class radius (CZII: 0.5).
-    #[arg(long, default_value_t = 1.0)]
-    pub tolerance: f64,
-    /// β of the F-beta score.
+    /// Scoring rule: one-to-one matching, or the CZII challenge's metric (see below).
+    #[arg(long, value_enum, default_value_t = RuleArg::OneToOne)]
+    pub rule: RuleArg,
+    /// Match tolerance as a fraction of the class radius [default: 1.0; 0.5 with --rule czii].
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// β of the F-beta score (the CZII challenge: 4).
     #[arg(long, default_value_t = 4.0)]
     pub beta: f64,
-    /// Class weight for the weighted F-beta, CLASS=W (repeat; default 1).
+    /// Class weight for the weighted F-beta and the CZII score, CLASS=W (repeat; default 1).
     #[arg(long = "weight", value_name = "CLASS=W")]
     pub weight: Vec<String>,
     /// Voxel size in Å (default: from the first map given).
@@ -89,6 +110,22 @@ pub struct Args {
     /// Print the evaluation as JSON (the content of summary.json) instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--rule`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleArg {
+    OneToOne,
+    Czii,
+}
+
+impl From<RuleArg> for MatchRule {
+    fn from(r: RuleArg) -> Self {
+        match r {
+            RuleArg::OneToOne => MatchRule::OneToOne,
+            RuleArg::Czii => MatchRule::Czii,
+        }
+    }
 }
 
 /// Parses `--weight CLASS=W` pairs, checking the classes against the table.
@@ -126,8 +163,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         labels: args.labels,
         truth_labels: args.truth_labels,
         probs,
+        rule: args.rule.into(),
         class_weights,
-        tolerance_fraction: args.tolerance,
+        tolerance_fraction: args.tolerance.unwrap_or(match args.rule {
+            RuleArg::OneToOne => 1.0,
+            RuleArg::Czii => 0.5,
+        }),
         beta: args.beta,
         voxel_size_a: args.voxel_size,
         shape_xyz: args.shape,
