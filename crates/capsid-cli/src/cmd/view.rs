@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
     /// Match tolerance for TP/FP/FN as a fraction of the class radius (as `capsid evaluate
-    /// --tolerance`; 0.5 is the CZII rule).
+    /// --tolerance` with one-to-one matching; 0.5 is the strict tolerance).
     #[arg(long, default_value_t = 0.5)]
     pub tolerance: f64,
     /// Radius in voxels of classes when no class table is given.
