@@ -95,6 +95,9 @@ fn headline(r: &capsid_eval::EvaluationReport) -> String {
             .to_vec(),
         rows,
     }));
+    if let Some(c) = &r.czii {
+        s.push_str(&czii_table(c));
+    }
     let cm = &r.confusion;
     if !cm.counts.is_empty() {
         let mut header = vec!["true \\ picked".to_string()];
@@ -140,6 +143,51 @@ fn headline(r: &capsid_eval::EvaluationReport) -> String {
     s
 }
 
+/// The CZII challenge's score of an evaluation run with `--rule czii`: the weighted score first,
+/// then per class TP / FP / FN (summed over the tomograms), precision, recall, F-beta and weight.
+fn czii_table(c: &capsid_eval::CziiReport) -> String {
+    let f3 = |v: f64| format!("{v:.3}");
+    let rows = c
+        .classes
+        .iter()
+        .map(|k| {
+            vec![
+                k.class.clone(),
+                format!("{} / {} / {}", k.counts.tp, k.counts.fp, k.counts.fn_),
+                f3(k.precision),
+                f3(k.recall),
+                f3(k.fbeta),
+                if k.scored {
+                    format!("{}", k.weight)
+                } else {
+                    "not scored (no true particle)".into()
+                },
+            ]
+        })
+        .collect();
+    let mut s = format!(
+        "<h4>CZII score {:.3}</h4>\n<p class=\"meta\">The challenge's rule: a particle is found when any pick of its class in its tomogram lies within {} × its radius; FP = picks − TP; counts summed over {} tomogram(s), then F-beta with β = {}, weighted over the classes.</p>\n",
+        c.score,
+        c.tolerance_fraction,
+        c.runs.len(),
+        c.beta
+    );
+    s.push_str(&html::table(&summary::Table {
+        header: [
+            "class",
+            "TP / FP / FN",
+            "precision",
+            "recall",
+            "F-beta",
+            "weight",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +222,40 @@ mod tests {
             h.contains("<td>proteasome</td><td class=\"num\">1</td><td class=\"num\">0</td><td class=\"num\">0</td>"),
             "{h}"
         );
+    }
+
+    use capsid_eval::{CziiClass, CziiCounts, CziiReport};
+
+    #[test]
+    fn czii_table_shows_the_score_and_signed_counts() {
+        let class = |name: &str, tp, fp, fn_, fbeta, scored| CziiClass {
+            class: name.into(),
+            radius_vox: 4.0,
+            tolerance_vox: 2.0,
+            weight: 2.0,
+            scored,
+            n_truth: tp + fn_,
+            n_picks: (tp as i64 + fp) as u64,
+            counts: CziiCounts { tp, fp, fn_ },
+            precision: 1.0,
+            recall: 0.5,
+            fbeta,
+        };
+        let r = CziiReport {
+            tolerance_fraction: 0.5,
+            beta: 4.0,
+            runs: vec![Some("T1".into()), Some("T2".into())],
+            picks_left_out: 0,
+            classes: vec![
+                class("big", 2, -1, 1, 0.654, true),
+                class("none", 0, 3, 0, 0.0, false),
+            ],
+            score: 0.445,
+        };
+        let html = czii_table(&r);
+        assert!(html.contains("CZII score 0.445"), "{html}");
+        assert!(html.contains("2 / -1 / 1"), "{html}");
+        assert!(html.contains("over 2 tomogram(s)"), "{html}");
+        assert!(html.contains("not scored"), "{html}");
     }
 }
