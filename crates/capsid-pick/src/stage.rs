@@ -316,7 +316,7 @@ impl PickPlan {
         for (s, prob) in &self.tuned_peaks {
             picks.retain(|p| p.class != s.name);
             let def = r.classes.get(&s.name)?;
-            picks.extend(pick_tuned_peaks(prob, def, s, path)?);
+            picks.extend(pick_tuned_peaks(prob, def, s, path, &map)?);
         }
         Ok(Picked {
             picks,
@@ -417,15 +417,15 @@ pub fn record_file(out: &Path) -> PathBuf {
 }
 
 /// Picks `class` by its tuned peaks settings from the probability map at `path`, checked to lie on
-/// the grid of the label map `labels`.
+/// the grid of the label map `labels` (already read: `grid`).
 fn pick_tuned_peaks(
     path: &Path,
     def: &ClassDef,
     s: &ClassPickSettings,
     labels: &Path,
+    grid: &capsid_core::Volume<u8>,
 ) -> Result<Vec<Particle>, PickError> {
     let map = capsid_io::mrc::read_volume(path)?;
-    let grid = capsid_io::mrc::read_header(labels)?;
     capsid_core::guard::check_same_grid(
         labels,
         grid.shape_zyx(),
