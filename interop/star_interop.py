@@ -14,7 +14,9 @@ CAPSID_PYTHON=/path/to/python that has starfile and pandas). Two commands:
       For every DIR/<name>.star written by capsid with DIR/<name>.expected.json
       ({"block": NAME, "columns": {COLUMN: [values]}}), read the STAR with starfile and check that
       the block has exactly those columns with equal values (numbers to 1e-9
-      relative, text exactly). Prints one line per file; exits 1 on the first mismatch.
+      relative, text exactly); with "optics": {COLUMN: [values]}, the block data_optics too
+      (RELION 3.1 and RELION 5's documented optics columns). Prints one line per file; exits 1 on
+      the first mismatch.
 """
 
 import json
@@ -127,6 +129,20 @@ def cmd_check(directory: Path) -> int:
             for i, (g, w) in enumerate(zip(got, values)):
                 if not same(g, w):
                     print(f"{star}: column {col} row {i + 1}: starfile reads {g!r}, capsid wrote {w!r}")
+                    return 1
+        optics = expected.get("optics")
+        if optics is not None:
+            odf = blocks.get("optics")
+            if not isinstance(odf, pd.DataFrame):
+                print(f"{star}: starfile found no loop in block 'optics' (blocks: {list(blocks)})")
+                return 1
+            if sorted(odf.columns) != sorted(optics):
+                print(f"{star}: optics columns {list(odf.columns)} != {sorted(optics)}")
+                return 1
+            for col, values in optics.items():
+                got = [plain(v) for v in odf[col]]
+                if len(got) != len(values) or not all(same(g, w) for g, w in zip(got, values)):
+                    print(f"{star}: optics column {col}: starfile reads {got}, expected {values}")
                     return 1
         print(f"ok {star.name}: {len(df)} rows, {len(want_cols)} columns equal")
     return 0

@@ -24,6 +24,43 @@ pub fn parse_shape_xyz(s: &str) -> Result<[usize; 3], String> {
     Ok(out)
 }
 
+/// How STAR particle lists are written (`capsid convert`, `capsid pick`): the RELION generation
+/// and the acquisition values RELION needs in the optics table.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StarArgs {
+    /// STAR files for: relion3.1 (data_optics + data_particles, coordinates in voxels: RELION
+    /// 3.1 and 4; written as relion3.0 when the voxel size is unknown), relion3.0 (one
+    /// data_particles block: RELION 3.0, Dynamo, Warp tables), relion5 (tomography: centred Å
+    /// coordinates and rlnTomoName; needs the tomogram shape).
+    #[arg(long, value_name = "STYLE", default_value = "relion3.1")]
+    pub star_style: capsid_io::particles::StarStyle,
+    /// Optics table: acceleration voltage in kV.
+    #[arg(long, value_name = "KV", default_value_t = 300.0)]
+    pub voltage: f64,
+    /// Optics table: spherical aberration in mm.
+    #[arg(long, value_name = "MM", default_value_t = 2.7)]
+    pub cs: f64,
+    /// Optics table: amplitude contrast (a fraction).
+    #[arg(long, value_name = "F", default_value_t = 0.1)]
+    pub amplitude_contrast: f64,
+    /// RELION 5 optics table: the unbinned tilt series' pixel size in Å (default: the
+    /// tomogram's voxel size).
+    #[arg(long, value_name = "A")]
+    pub tilt_series_pixel_size: Option<f64>,
+}
+
+impl StarArgs {
+    /// The optics group of the flags.
+    pub fn optics(&self) -> capsid_io::particles::Optics {
+        capsid_io::particles::Optics {
+            voltage_kv: self.voltage,
+            cs_mm: self.cs,
+            amplitude_contrast: self.amplitude_contrast,
+            tilt_series_pixel_size_a: self.tilt_series_pixel_size,
+        }
+    }
+}
+
 /// `[x, y, z]` → `[z, y, x]` (the memory order of volumes).
 pub fn zyx(xyz: [usize; 3]) -> [usize; 3] {
     [xyz[2], xyz[1], xyz[0]]

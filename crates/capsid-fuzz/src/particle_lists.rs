@@ -83,7 +83,11 @@ pub(crate) fn seeds_particles(format: Format) -> Vec<Vec<u8>> {
             format: Some(format),
             voxel_size_a: Some(10.0),
             tomo_shape_xyz: Some([64, 64, 32]),
-            star_centered_angst: centred,
+            star: if centred {
+                particles::StarStyle::Relion5
+            } else {
+                particles::StarStyle::Relion31
+            },
             classes: Some(class_table()),
             ..WriteOptions::default()
         };

@@ -146,7 +146,7 @@ fn relion5_centred_coordinates_follow_relions_centre() {
     let w = WriteOptions {
         voxel_size_a: Some(5.0),
         tomo_shape_xyz: Some([200, 300, 151]),
-        star_centered_angst: true,
+        star: capsid_io::particles::StarStyle::Relion5,
         ..Default::default()
     };
     write_particles(&out, &sample(true, true, Some("TS_1")), &w).unwrap();
@@ -429,4 +429,86 @@ fn star_written_by_capsid_is_aligned_and_numbered() {
         ["1", "2", "1"]
     );
     assert_eq!(Format::from_path(&path), Some(Format::Star));
+}
+
+#[test]
+fn star_styles_write_the_optics_relion_needs() {
+    use capsid_io::particles::{Optics, StarStyle};
+    let dir = tempfile::tempdir().unwrap();
+    let out = file(dir.path(), "s.star");
+    let ps = sample(true, true, Some("TS_1"));
+    let write = |w: &WriteOptions| {
+        write_particles(&out, &ps, w).map(|_| std::fs::read_to_string(&out).unwrap())
+    };
+    // RELION 3.1 (the default) with a voxel size: optics first, every particle in group 1.
+    let t = write(&WriteOptions {
+        voxel_size_a: Some(7.5),
+        ..Default::default()
+    })
+    .unwrap();
+    let optics = t.find("data_optics").expect("optics block");
+    assert!(optics < t.find("data_particles").unwrap(), "{t}");
+    for col in [
+        "_rlnImagePixelSize",
+        "_rlnVoltage",
+        "_rlnSphericalAberration",
+        "_rlnOpticsGroup",
+    ] {
+        assert!(t.contains(col), "{col}: {t}");
+    }
+    // Without one: a RELION 3.0 file (one block), as before.
+    let t = write(&WriteOptions::default()).unwrap();
+    assert!(
+        !t.contains("data_optics") && !t.contains("_rlnOpticsGroup"),
+        "{t}"
+    );
+    // RELION 5: the tilt series' pixel size, given or the voxel size.
+    let r5 = WriteOptions {
+        voxel_size_a: Some(7.5),
+        tomo_shape_xyz: Some([200, 300, 151]),
+        star: StarStyle::Relion5,
+        optics: Optics {
+            tilt_series_pixel_size_a: Some(1.875),
+            ..Optics::default()
+        },
+        ..Default::default()
+    };
+    let t = write(&r5).unwrap();
+    assert!(
+        t.contains("_rlnTomoTiltSeriesPixelSize") && t.contains("1.875"),
+        "{t}"
+    );
+    assert_same(
+        &ps,
+        &read_particles(
+            &out,
+            &ReadOptions {
+                voxel_size_a: Some(7.5),
+                tomo_shape_xyz: Some([200, 300, 151]),
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+        1e-9,
+        "relion5 with optics",
+    );
+    // RELION 5 needs every particle's tomogram; bad optics values are named.
+    let e = write_particles(&out, &sample(true, true, None), &r5)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("s.star") && e.contains("rlnTomoName"), "{e}");
+    let e = write(&WriteOptions {
+        voxel_size_a: Some(7.5),
+        optics: Optics {
+            amplitude_contrast: 1.5,
+            ..Optics::default()
+        },
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("amplitude contrast"), "{e}");
+    assert_eq!("relion3.1".parse::<StarStyle>(), Ok(StarStyle::Relion31));
+    assert_eq!("RELION5".parse::<StarStyle>(), Ok(StarStyle::Relion5));
+    assert!("relion9".parse::<StarStyle>().is_err());
 }

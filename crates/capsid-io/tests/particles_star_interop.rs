@@ -191,15 +191,44 @@ fn capsid_variants() -> Vec<(&'static str, Vec<Particle>, WriteOptions, Value)> 
         "rlnCoordinateZ": col(&|p| json!(p.z), &bare),
         "capsidClassName": col(&|p| json!(p.class), &bare),
     }});
-    // RELION 5: Å from the centre of a 200 x 300 x 151 tomogram at 7.5 Å: (x - n/2) * 7.5.
+    // RELION 5: Å from the centre of a 200 x 300 x 151 tomogram at 7.5 Å: (x - n/2) * 7.5, with
+    // the optics columns RELION 5's ParticleSet requires (rlnTomoTiltSeriesPixelSize, voltage, Cs).
+    let named: Vec<Particle> = base
+        .iter()
+        .map(|p| Particle {
+            tomogram: p.tomogram.clone(),
+            ..Particle::new(p.class.clone(), p.x, p.y, p.z)
+        })
+        .collect();
     let centred =
         |p: &Particle, k: usize| json!((p.position_xyz()[k] - [100.0, 150.0, 75.5][k]) * 7.5);
+    let ones = col(&|_| json!(1), &named);
+    let optics = |pixel: &str, size: f64| {
+        json!({
+            "rlnOpticsGroupName": ["opticsGroup1"],
+            "rlnOpticsGroup": [1],
+            pixel: [size],
+            "rlnVoltage": [300.0],
+            "rlnSphericalAberration": [2.7],
+            "rlnAmplitudeContrast": [0.1],
+        })
+    };
     let r5 = json!({"block": "particles", "columns": {
-        "rlnCenteredCoordinateXAngst": col(&|p| centred(p, 0), &bare),
-        "rlnCenteredCoordinateYAngst": col(&|p| centred(p, 1), &bare),
-        "rlnCenteredCoordinateZAngst": col(&|p| centred(p, 2), &bare),
+        "rlnTomoName": col(&|p| json!(p.tomogram), &named),
+        "rlnCenteredCoordinateXAngst": col(&|p| centred(p, 0), &named),
+        "rlnCenteredCoordinateYAngst": col(&|p| centred(p, 1), &named),
+        "rlnCenteredCoordinateZAngst": col(&|p| centred(p, 2), &named),
+        "capsidClassName": col(&|p| json!(p.class), &named),
+        "rlnOpticsGroup": ones.clone(),
+    }, "optics": optics("rlnTomoTiltSeriesPixelSize", 7.5)});
+    // RELION 3.1: voxel coordinates after an optics table with the image pixel size.
+    let r31 = json!({"block": "particles", "columns": {
+        "rlnCoordinateX": col(&|p| json!(p.x), &bare),
+        "rlnCoordinateY": col(&|p| json!(p.y), &bare),
+        "rlnCoordinateZ": col(&|p| json!(p.z), &bare),
         "capsidClassName": col(&|p| json!(p.class), &bare),
-    }});
+        "rlnOpticsGroup": ones,
+    }, "optics": optics("rlnImagePixelSize", 7.5)});
     vec![
         (
             "full",
@@ -212,12 +241,21 @@ fn capsid_variants() -> Vec<(&'static str, Vec<Particle>, WriteOptions, Value)> 
         ),
         ("minimal", bare.clone(), WriteOptions::default(), minimal),
         (
-            "relion5",
+            "relion31",
             bare,
             WriteOptions {
                 voxel_size_a: Some(7.5),
+                ..Default::default()
+            },
+            r31,
+        ),
+        (
+            "relion5",
+            named,
+            WriteOptions {
+                voxel_size_a: Some(7.5),
                 tomo_shape_xyz: Some([200, 300, 151]),
-                star_centered_angst: true,
+                star: capsid_io::particles::StarStyle::Relion5,
                 ..Default::default()
             },
             r5,
@@ -240,7 +278,7 @@ fn starfile_reads_capsid_star_with_equal_values() {
     let out = run_python(&py, &["check", dir.path().to_str().unwrap()]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        3,
+        4,
         "{out}"
     );
 }

@@ -12,7 +12,7 @@ use crate::{
     ComponentParams, MeanShiftParams, PickError, PickSettings,
 };
 use capsid_core::{ClassDef, ClassTable, Particle};
-use capsid_io::particles::{write_particles, WriteOptions};
+use capsid_io::particles::{write_particles, Optics, StarStyle, WriteOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -64,6 +64,9 @@ pub struct PickRequest {
     pub settings: SettingsSource,
     /// Tomogram name for the picks (default: from the map's file name).
     pub tomo_name: Option<String>,
+    /// STAR output: the RELION generation and its optics table.
+    pub star: StarStyle,
+    pub optics: Optics,
 }
 
 /// A checked request: the method, the settings and the inputs.
@@ -268,6 +271,8 @@ impl PickPlan {
             classes: Some(self.request.classes.clone()),
             voxel_size_a: (picked.voxel_size_a > 0.0).then_some(picked.voxel_size_a),
             tomo_shape_xyz: picked.shape_xyz,
+            star: self.request.star,
+            optics: self.request.optics,
             ..Default::default()
         };
         write_particles(out, &picked.picks, &wopts)?;

@@ -21,8 +21,12 @@ Examples:
       --tomo-shape 630,630,200 --default-class ribosome
   capsid convert objl.xml 'copick/{class}.json' --classes classes.toml \\
       --voxel-size 10
-  capsid convert picks.csv picks_r5.star --relion5 --voxel-size 10 \\
-      --tomo-shape 630,630,200")]
+  capsid convert picks.csv picks_r5.star --star-style relion5 --voxel-size 10 \\
+      --tomo-shape 630,630,200
+  capsid convert picks.csv picks_rln31.star --like tomo.mrc --voltage 300 --cs 2.7
+
+STAR files are written for RELION 3.1 and 4 (data_optics + data_particles) when the voxel size is
+known (--voxel-size or --like), else as one data_particles block (RELION 3.0).")]
 pub struct Args {
     /// Particle list to read.
     pub input: PathBuf,
@@ -56,9 +60,11 @@ pub struct Args {
     /// Without a class table, keep numeric classes (rlnClassNumber, class_label) as names.
     #[arg(long)]
     pub keep_class_numbers: bool,
-    /// STAR output: write RELION 5 rlnCenteredCoordinateX/Y/ZAngst (needs --voxel-size, --tomo-shape).
-    #[arg(long)]
+    /// STAR output: RELION 5 (the same as --star-style relion5).
+    #[arg(long, hide = true)]
     pub relion5: bool,
+    #[command(flatten)]
+    pub star: crate::grammar::StarArgs,
     /// Accept an input without particles.
     #[arg(long)]
     pub allow_empty: bool,
@@ -118,7 +124,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         voxel_size_a,
         tomo_shape_xyz,
         classes,
-        star_centered_angst: args.relion5,
+        star: if args.relion5 {
+            capsid_io::particles::StarStyle::Relion5
+        } else {
+            args.star.star_style
+        },
+        optics: args.star.optics(),
         ..Default::default()
     };
     let out_format = Format::resolve(&args.output, args.to)?;

@@ -109,6 +109,8 @@ pub struct Args {
     /// the map's file name without extension and without segment's `_labels` / `_prob_CLASS`).
     #[arg(long)]
     pub tomo_name: Option<String>,
+    #[command(flatten)]
+    pub star: crate::grammar::StarArgs,
 }
 
 /// Prints the number of picks per class (as JSON with `--json`).
@@ -180,6 +182,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (None, false) => SettingsSource::Model,
         },
         tomo_name: args.tomo_name.clone(),
+        star: args.star.star_style,
+        optics: args.star.optics(),
     };
     let plan = request.plan()?;
     if let Some(p) = plan.settings_path() {

@@ -50,7 +50,9 @@ pub struct Args {
     /// patch 64 peaked at 470 MB with 1 against 1,348 MB with 4, and was not slower).
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    /// Also write per-class probability maps, as float16 or float32.
+    /// Also write per-class probability maps, as float16 (MRC mode 12: half the size; read by
+    /// mrcfile and RELION ≥ 4) or float32 (mode 2: the choice for RELION 3.x and other readers
+    /// without mode 12).
     #[arg(long, value_enum)]
     pub probs: Option<ProbsArg>,
     /// Device: flex (CPU, default), wgpu, vulkan, cuda[:N], rocm[:N].

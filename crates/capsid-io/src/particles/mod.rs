@@ -140,6 +140,68 @@ pub struct ReadOptions {
     pub allow_empty: bool,
 }
 
+/// Which RELION generation a written STAR file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StarStyle {
+    /// One `data_particles` block with `rlnCoordinateX/Y/Z` in voxels and no optics: RELION 3.0,
+    /// Dynamo and Warp coordinate tables.
+    Relion30,
+    /// `data_optics` (one group: `rlnImagePixelSize` = the voxel size, `rlnVoltage`,
+    /// `rlnSphericalAberration`, `rlnAmplitudeContrast`) and `data_particles` with
+    /// `rlnOpticsGroup`, coordinates in voxels: what RELION 3.1 and 4 require
+    /// (`relion_star_handler` refuses a particle file without optics). Without a voxel size the
+    /// file is written as [`StarStyle::Relion30`].
+    #[default]
+    Relion31,
+    /// RELION 5 tomography: `data_optics` with `rlnTomoTiltSeriesPixelSize` (what RELION 5's
+    /// `ParticleSet` requires), `rlnVoltage`, `rlnSphericalAberration`, `rlnAmplitudeContrast`;
+    /// `data_particles` with `rlnTomoName`, `rlnCenteredCoordinateX/Y/ZAngst` (Å from the
+    /// tomogram centre) and `rlnOpticsGroup`. Needs the voxel size, the tomogram shape and a
+    /// tomogram name on every particle.
+    Relion5,
+}
+
+impl std::str::FromStr for StarStyle {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().replace(['.', '-', '_'], "").as_str() {
+            "relion30" | "relion3" | "plain" => Ok(StarStyle::Relion30),
+            "relion31" | "relion4" => Ok(StarStyle::Relion31),
+            "relion5" => Ok(StarStyle::Relion5),
+            _ => Err(format!(
+                "unknown STAR style '{s}': relion3.0, relion3.1 or relion5"
+            )),
+        }
+    }
+}
+
+/// The acquisition of the optics group written into RELION 3.1 and 5 STAR files. RELION needs
+/// the values to be present; picking does not use them. Defaults: 300 kV, Cs 2.7 mm, amplitude
+/// contrast 0.1 (RELION's), the tilt series' pixel size equal to the tomogram's voxel size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Optics {
+    /// Acceleration voltage, kV.
+    pub voltage_kv: f64,
+    /// Spherical aberration, mm.
+    pub cs_mm: f64,
+    /// Amplitude contrast, a fraction.
+    pub amplitude_contrast: f64,
+    /// Pixel size of the (unbinned) tilt series in Å (RELION 5's `rlnTomoTiltSeriesPixelSize`);
+    /// `None` = the tomogram's voxel size.
+    pub tilt_series_pixel_size_a: Option<f64>,
+}
+
+impl Default for Optics {
+    fn default() -> Self {
+        Self {
+            voltage_kv: 300.0,
+            cs_mm: 2.7,
+            amplitude_contrast: 0.1,
+            tilt_series_pixel_size_a: None,
+        }
+    }
+}
+
 /// What writing may need beyond the particles. `Default` writes by extension.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
@@ -151,8 +213,10 @@ pub struct WriteOptions {
     pub tomo_shape_xyz: Option<[usize; 3]>,
     /// Class table: gives `rlnClassNumber` / DeepFinder `class_label`.
     pub classes: Option<ClassTable>,
-    /// STAR: write RELION 5 `rlnCenteredCoordinateX/Y/ZAngst` instead of `rlnCoordinateX/Y/Z`.
-    pub star_centered_angst: bool,
+    /// STAR: which RELION generation the file is for (see [`StarStyle`]).
+    pub star: StarStyle,
+    /// STAR: the optics group written with [`StarStyle::Relion31`] and [`StarStyle::Relion5`].
+    pub optics: Optics,
     /// copick `user_id` (default `capsid`).
     pub copick_user_id: Option<String>,
     /// copick `session_id` (default `0`, copick's mark of a tool-generated pick).

@@ -21,12 +21,16 @@
 //!   through the class table, else [`ReadOptions::default_class`].
 //! * score: `rlnAutopickFigureOfMerit`; tomogram: `rlnTomoName`, else `rlnMicrographName`.
 //!
-//! Written files have one block `data_particles` with a `loop_` of right-aligned columns
-//! `rlnTomoName`, `rlnCoordinateX/Y/Z` (or the RELION 5 centred Å columns), `rlnAngleRot/Tilt/Psi`,
-//! `rlnClassNumber` (table label, or the class name when it is a number), `capsidClassName`,
-//! `rlnAutopickFigureOfMerit`; optional columns only when particles have the value (all or none).
+//! Written files ([`StarStyle`]) have, for RELION 3.1 and 4 (the default when the voxel size is
+//! known) and RELION 5, a `data_optics` block with one optics group (pixel size, voltage, Cs,
+//! amplitude contrast: what RELION's readers require), then the block `data_particles` with a
+//! `loop_` of right-aligned columns `rlnTomoName`, `rlnCoordinateX/Y/Z` (or the RELION 5 centred Å
+//! columns), `rlnAngleRot/Tilt/Psi`, `rlnClassNumber` (table label, or the class name when it is a
+//! number), `capsidClassName`, `rlnAutopickFigureOfMerit`, `rlnOpticsGroup`; optional columns only
+//! when particles have the value (all or none). RELION 3.0 files are the particles block alone.
 //! RELION keeps unknown columns such as `capsidClassName`; starfile reads them as any column.
 //!
+//! [`StarStyle`]: super::StarStyle
 //! [`EulerConvention::RelionZyz`]: capsid_core::EulerConvention::RelionZyz
 //! [`ReadOptions::default_class`]: super::ReadOptions::default_class
 

@@ -1,8 +1,9 @@
-//! Writing particles as one RELION `data_particles` block with right-aligned columns.
+//! Writing particles as a RELION `data_particles` block with right-aligned columns, after a
+//! `data_optics` block for RELION 3.1 and 5 ([`StarStyle`]).
 
 use super::relion::{ANGLES, CENTRED, CLASS_NAME, CLASS_NUMBER, COORD, SCORE, TOMO};
 use crate::error::IoError;
-use crate::particles::{num, WriteOptions};
+use crate::particles::{num, Optics, StarStyle, WriteOptions};
 use capsid_core::{EulerConvention, Particle};
 use std::path::Path;
 
@@ -64,7 +65,11 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
         }
     }
     let with_number = !particles.is_empty() && numbers.iter().all(Option::is_some);
-    let centred = if opts.star_centered_angst {
+    let style = match (opts.star, opts.voxel_size_a) {
+        (StarStyle::Relion31, None) => StarStyle::Relion30,
+        (style, _) => style,
+    };
+    let centred = if style == StarStyle::Relion5 {
         let v = opts.voxel_size_a.ok_or_else(|| {
             IoError::format(
                 path,
@@ -77,9 +82,22 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
                 "RELION 5 centred coordinates need the tomogram shape (--tomo-shape X,Y,Z)",
             )
         })?;
+        if !with_tomo && !particles.is_empty() {
+            return Err(IoError::format(
+                path,
+                "RELION 5 needs the tomogram of every particle (rlnTomoName): give --tomo-name",
+            ));
+        }
         Some((v, s.map(|n| n as f64 / 2.0)))
     } else {
         None
+    };
+    let optics = match style {
+        StarStyle::Relion30 => None,
+        _ => Some(
+            optics_block(style, &opts.optics, opts.voxel_size_a.unwrap_or(0.0))
+                .map_err(|m| IoError::format(path, m))?,
+        ),
     };
 
     let mut columns: Vec<&str> = Vec::new();
@@ -96,6 +114,9 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
     columns.push(CLASS_NAME);
     if with_score {
         columns.push(SCORE);
+    }
+    if optics.is_some() {
+        columns.push(OPTICS_GROUP);
     }
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(particles.len());
     for (p, n) in particles.iter().zip(&numbers) {
@@ -130,6 +151,9 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
         if with_score {
             r.push(num(p.score.unwrap_or(0.0)));
         }
+        if optics.is_some() {
+            r.push("1".into());
+        }
         rows.push(r);
     }
     let mut widths: Vec<usize> = vec![0; columns.len()];
@@ -138,10 +162,11 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
             *w = (*w).max(v.len());
         }
     }
-    let mut s = format!(
-        "# Written by capsid {}\n\ndata_particles\n\nloop_\n",
-        capsid_core::VERSION
-    );
+    let mut s = format!("# Written by capsid {}\n\n", capsid_core::VERSION);
+    if let Some(o) = &optics {
+        s.push_str(o);
+    }
+    s.push_str("data_particles\n\nloop_\n");
     for (i, c) in columns.iter().enumerate() {
         s.push_str(&format!("_{c} #{}\n", i + 1));
     }
@@ -155,6 +180,62 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
         s.push('\n');
     }
     s.push('\n');
+    Ok(s)
+}
+
+const OPTICS_GROUP: &str = "rlnOpticsGroup";
+
+/// The `data_optics` block (one group, named `opticsGroup1`) of `style` for a tomogram of
+/// `voxel_size_a` Å, ending with a blank line; a message naming the bad value otherwise.
+fn optics_block(style: StarStyle, optics: &Optics, voxel_size_a: f64) -> Result<String, String> {
+    let positive = |what: &str, v: f64| {
+        if v > 0.0 && v.is_finite() {
+            Ok(())
+        } else {
+            Err(format!("{what} must be positive, got {v}"))
+        }
+    };
+    let checks = [
+        positive("the voltage (kV)", optics.voltage_kv),
+        positive("the voxel size (Å)", voxel_size_a),
+        if optics.cs_mm.is_finite() {
+            Ok(())
+        } else {
+            Err(format!("Cs must be finite, got {}", optics.cs_mm))
+        },
+        if (0.0..1.0).contains(&optics.amplitude_contrast) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the amplitude contrast must be in [0, 1), got {}",
+                optics.amplitude_contrast
+            ))
+        },
+    ];
+    checks.into_iter().collect::<Result<Vec<()>, String>>()?;
+    let pixel = match style {
+        StarStyle::Relion5 => {
+            let p = optics.tilt_series_pixel_size_a.unwrap_or(voxel_size_a);
+            positive("the tilt series' pixel size (Å)", p)?;
+            ("rlnTomoTiltSeriesPixelSize", p)
+        }
+        _ => ("rlnImagePixelSize", voxel_size_a),
+    };
+    let columns: [(&str, String); 6] = [
+        ("rlnOpticsGroupName", "opticsGroup1".into()),
+        (OPTICS_GROUP, "1".into()),
+        (pixel.0, num(pixel.1)),
+        ("rlnVoltage", num(optics.voltage_kv)),
+        ("rlnSphericalAberration", num(optics.cs_mm)),
+        ("rlnAmplitudeContrast", num(optics.amplitude_contrast)),
+    ];
+    let mut s = String::from("data_optics\n\nloop_\n");
+    for (i, (c, _)) in columns.iter().enumerate() {
+        s.push_str(&format!("_{c} #{}\n", i + 1));
+    }
+    let values: Vec<&str> = columns.iter().map(|(_, v)| v.as_str()).collect();
+    s.push_str(&values.join("  "));
+    s.push_str("\n\n");
     Ok(s)
 }
 
