@@ -189,9 +189,10 @@ pub fn tune_after_training(
 ) -> anyhow::Result<()> {
     let (index, held_out) = cfg.tuning_input();
     let one = [cfg.inputs[index].clone()];
-    let Some(sample) = capsid_nn::dataset::load_samples(&one, classes, &cfg.targets)?
-        .into_iter()
-        .next()
+    let Some(sample) =
+        capsid_nn::dataset::load_samples(&one, classes, &cfg.targets, cfg.data.target_radius)?
+            .into_iter()
+            .next()
     else {
         return Ok(());
     };

@@ -140,10 +140,11 @@ pub fn load_samples(
     inputs: &[InputSpec],
     classes: &ClassTable,
     targets: &[String],
+    target_radius: f64,
 ) -> Result<Vec<TrainSample>, NnError> {
     inputs
         .iter()
-        .map(|inp| load_sample(inp, classes, targets))
+        .map(|inp| load_sample(inp, classes, targets, target_radius))
         .collect()
 }
 
@@ -152,6 +153,7 @@ fn load_sample(
     inp: &InputSpec,
     classes: &ClassTable,
     targets: &[String],
+    target_radius: f64,
 ) -> Result<TrainSample, NnError> {
     let tomo = mrc::read_volume(&inp.tomogram)?;
     let [nz, ny, nx] = tomo.shape_zyx();
@@ -185,8 +187,16 @@ fn load_sample(
         None => None,
     };
     let name = capsid_core::outputs::tomogram_name(&inp.tomogram);
-    make_sample(&name, tomo, &particles, label_map, classes, targets)
-        .map_err(|e| input_error(&inp.tomogram, e.to_string()))
+    make_sample(
+        &name,
+        tomo,
+        &particles,
+        label_map,
+        classes,
+        targets,
+        target_radius,
+    )
+    .map_err(|e| input_error(&inp.tomogram, e.to_string()))
 }
 
 #[cfg(test)]

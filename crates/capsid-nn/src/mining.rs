@@ -185,16 +185,23 @@ pub struct MiningRound {
 }
 
 impl MiningRound {
-    /// A component must hold a fifth of its class's sphere (smaller ones are speckle) and lie a
-    /// radius away from labelled voxels; windows are the training patch with a quarter overlap.
-    pub fn new(region: usize, max_per_tomogram: usize, radii_vox: &[f64], patch: usize) -> Self {
+    /// A component must hold a fifth of its class's target sphere (`target_radius` × the class
+    /// radius; smaller ones are speckle) and lie a radius away from labelled voxels; windows are
+    /// the training patch with a quarter overlap.
+    pub fn new(
+        region: usize,
+        max_per_tomogram: usize,
+        radii_vox: &[f64],
+        target_radius: f64,
+        patch: usize,
+    ) -> Self {
         let sphere = |r: f64| 4.0 / 3.0 * std::f64::consts::PI * r.powi(3);
         Self {
             region,
             max_per_tomogram,
             min_voxels: radii_vox
                 .iter()
-                .map(|&r| (0.2 * sphere(r)).round().max(2.0) as usize)
+                .map(|&r| (0.2 * sphere(r * target_radius)).round().max(2.0) as usize)
                 .collect(),
             clearance_vox: radii_vox
                 .iter()
@@ -327,6 +334,7 @@ pub(crate) fn mine_negatives(
         cfg.data.mine_region,
         cfg.data.mine_max,
         radii_vox,
+        cfg.data.target_radius,
         cfg.data.patch * 2,
     );
     let mut predictor = crate::segment::NetPredictor {

@@ -49,6 +49,7 @@ fn samples() -> Vec<TrainSample> {
                 None,
                 &table(),
                 &["proteasome".into(), "ribosome".into()],
+                1.0,
             )
             .unwrap()
         })
@@ -74,18 +75,26 @@ fn labels_from_particles_remap_targets_in_given_order() {
     // A given label map is remapped the same way.
     let map = Array3::from_elem((40, 48, 56), 3u8);
     let (v, p) = tomo([40, 48, 56], 0);
-    let m = make_sample("m", v, &p, Some(map), &table(), &["tiny".into()]).unwrap();
+    let m = make_sample("m", v, &p, Some(map), &table(), &["tiny".into()], 1.0).unwrap();
     assert!(m.labels.iter().all(|&l| l == 1));
     // Unknown target and mismatched label map shape are errors naming the problem.
     let (v, p) = tomo([40, 48, 56], 0);
-    let e = make_sample("m", v, &p, None, &table(), &["nope".into()])
+    let e = make_sample("m", v, &p, None, &table(), &["nope".into()], 1.0)
         .unwrap_err()
         .to_string();
     assert!(e.contains("nope"), "{e}");
     let (v, p) = tomo([40, 48, 56], 0);
-    let e = make_sample("m", v, &p, Some(Array3::zeros((2, 2, 2))), &table(), &[])
-        .unwrap_err()
-        .to_string();
+    let e = make_sample(
+        "m",
+        v,
+        &p,
+        Some(Array3::zeros((2, 2, 2))),
+        &table(),
+        &[],
+        1.0,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("shape"), "{e}");
 }
 
@@ -323,7 +332,7 @@ fn patches_near_borders_and_small_tomograms_are_padded() {
         .into_iter()
         .filter(|q| v.contains_xyz(q.x, q.y, q.z))
         .collect();
-    let s = vec![make_sample("small", v, &p, None, &table(), &[]).unwrap()];
+    let s = vec![make_sample("small", v, &p, None, &table(), &[], 1.0).unwrap()];
     let cfg = DataConfig {
         patch: 16,
         max_shift: 2,
@@ -433,6 +442,7 @@ fn class_balanced_sampling_sees_each_class_equally_often() {
         None,
         &table(),
         &["proteasome".into(), "ribosome".into()],
+        1.0,
     )
     .unwrap()];
     let count = |balanced: bool| {
@@ -465,4 +475,43 @@ fn class_balanced_sampling_sees_each_class_equally_often() {
         "uniform over particles: {plain}"
     );
     assert!((balanced - 0.5).abs() < 0.04, "class-balanced: {balanced}");
+}
+
+#[test]
+fn smaller_targets_keep_centres_and_hard_negatives_stay_outside_particles() {
+    // One ribosome (radius 4 voxels) at the centre of a 32³ tomogram, bright at its centre and
+    // at a lobe 4 voxels off it, and one bright blob far from every particle.
+    let mut data = Array3::<f32>::zeros((32, 32, 32));
+    for [z, y, x] in [[16, 16, 16], [16, 16, 20], [26, 16, 16]] {
+        data[[z, y, x]] = 10.0;
+    }
+    let parts = vec![Particle::new("ribosome", 16.0, 16.0, 16.0)];
+    let sample = |scale: f64| {
+        make_sample(
+            "t",
+            Volume::new(data.clone(), 10.0),
+            &parts,
+            None,
+            &table(),
+            &[],
+            scale,
+        )
+        .unwrap()
+    };
+    let count = |s: &TrainSample| s.labels.iter().filter(|&&l| l == 1).count();
+    let (whole, centre) = (sample(1.0), sample(0.25));
+    assert_eq!(centre.labels[[16, 16, 16]], 1);
+    assert_eq!(centre.labels[[16, 16, 19]], 0, "beyond 0.25 × 4 voxels");
+    assert_eq!(whole.labels[[16, 16, 19]], 1);
+    assert!(
+        count(&centre) * 20 < count(&whole),
+        "{} vs {}",
+        count(&centre),
+        count(&whole)
+    );
+    // The lobe lies outside the centre target but inside the particle: not a hard negative.
+    // The far blob is one.
+    let mut s = vec![centre];
+    add_negatives(&mut s, &[4.0, 3.0, 2.0], 16.0);
+    assert_eq!(s[0].negatives, vec![[16.0, 16.0, 26.0]]);
 }

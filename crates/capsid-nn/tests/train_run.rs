@@ -51,6 +51,7 @@ fn sample(seed: u64) -> (TrainSample, Vec<Particle>) {
         None,
         &table(),
         &[],
+        1.0,
     )
     .unwrap();
     (s, parts)

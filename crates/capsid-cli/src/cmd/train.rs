@@ -111,6 +111,11 @@ pub struct Args {
     /// Draw a class uniformly, then one of its particles (rare classes seen as often as common).
     #[arg(long)]
     pub class_balanced: bool,
+    /// Share of each class's radius drawn as its target from a particle list (default 1: the
+    /// whole particle). Below 1 the network learns particle centres (DeepETPicker's small
+    /// spheres), e.g. 0.5; pick by peaks then. Label-map inputs are used as given.
+    #[arg(long, value_name = "F")]
+    pub target_radius: Option<f64>,
     /// Weight the cross-entropy of each class by its inverse voxel frequency in the training
     /// labels, so a tiny class (a few dozen voxels a particle) counts as much as the large ones.
     #[arg(long)]
@@ -206,7 +211,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.force || args.resume,
         "--force (replace the run) or --resume (continue it)",
     )?;
-    let samples = capsid_nn::dataset::load_samples(&cfg.inputs, &classes, &cfg.targets)?;
+    let samples = capsid_nn::dataset::load_samples(
+        &cfg.inputs,
+        &classes,
+        &cfg.targets,
+        cfg.data.target_radius,
+    )?;
     for (s, inp) in samples.iter().zip(&cfg.inputs) {
         if s.particles.is_empty() {
             eprintln!(
@@ -455,6 +465,9 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
     }
     if let Some(v) = a.mine_every {
         cfg.data.mine_every = v;
+    }
+    if let Some(v) = a.target_radius {
+        cfg.data.target_radius = v;
     }
     if a.class_balanced {
         cfg.data.class_balanced = true;

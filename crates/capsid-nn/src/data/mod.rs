@@ -86,6 +86,12 @@ pub struct DataConfig {
     /// Draw a target class uniformly, then a particle of it (instead of a particle uniformly),
     /// so a class with few particles is seen as often as one with many.
     pub class_balanced: bool,
+    /// Share of each class's radius drawn as its training target when targets come from a
+    /// particle list (spheres of `target_radius × radius` about each centre). 1 = the whole
+    /// particle (the seed's); below 1 the network learns particle centres, as DeepETPicker's
+    /// small-sphere targets, and the rest of each particle is background. Label-map inputs are
+    /// used as given.
+    pub target_radius: f64,
 }
 
 impl Default for DataConfig {
@@ -107,6 +113,7 @@ impl Default for DataConfig {
             mine_region: 128,
             mine_max: 32,
             class_balanced: false,
+            target_radius: 1.0,
         }
     }
 }
@@ -154,6 +161,12 @@ impl DataConfig {
                         .into(),
                 );
             }
+        }
+        if !(self.target_radius > 0.0 && self.target_radius <= 1.0) {
+            return Err(format!(
+                "data.target_radius must be in (0, 1] (a share of each class's radius), got {}",
+                self.target_radius
+            ));
         }
         if !(0.0..1.0).contains(&self.background_ratio) {
             return Err(format!(

@@ -72,7 +72,9 @@ pub fn remap_labels(labels: &Array3<u8>, lut: &[u8; 256]) -> Array3<u8> {
 /// particles (capsid-prep's mask rules; particles outside the tomogram are skipped).
 ///
 /// `targets` are the chosen class names (empty = all classes). Particles of classes not in the
-/// table are an error; particles of non-target classes become background.
+/// table are an error; particles of non-target classes become background. `target_radius`
+/// (in (0, 1]) scales every class's sphere (see `DataConfig::target_radius`); it does not apply
+/// to a given label map.
 pub fn make_sample(
     name: &str,
     tomogram: Volume<f32>,
@@ -80,6 +82,7 @@ pub fn make_sample(
     label_map: Option<Array3<u8>>,
     classes: &ClassTable,
     targets: &[String],
+    target_radius: f64,
 ) -> Result<TrainSample, NnError> {
     let target = target_labels(classes, targets)?;
     let lut = remap_table(&target);
@@ -105,10 +108,15 @@ pub fn make_sample(
                 outside: OutsidePolicy::Skip,
                 instances: false,
             };
-            sphere_masks(&grid, particles, classes, &opts)
-                .map_err(|e| NnError::Data(format!("{name}: {e}")))?
-                .labels
-                .data
+            sphere_masks(
+                &grid,
+                particles,
+                &scaled_radii(classes, target_radius),
+                &opts,
+            )
+            .map_err(|e| NnError::Data(format!("{name}: {e}")))?
+            .labels
+            .data
         }
     };
     let labels = remap_labels(&class_labels, &lut);
@@ -148,10 +156,22 @@ pub fn smallest_radius(radii_vox: &[f64]) -> f64 {
     }
 }
 
+/// `classes` with every radius (Å and voxels) times `scale`.
+fn scaled_radii(classes: &ClassTable, scale: f64) -> ClassTable {
+    let mut out = classes.clone();
+    for c in &mut out.classes {
+        c.radius_a = c.radius_a.map(|r| r * scale);
+        c.radius_vox = c.radius_vox.map(|r| r * scale);
+    }
+    out
+}
+
 /// Finds the hard negatives of every sample (see [`crate::negatives::find_negatives`]):
 /// `radii_vox` are the target classes' radii in voxels (label order). The low-pass σ is half the
 /// smallest radius, the suppression cube and the clearance from labelled voxels the smallest
 /// radius; `per_particle` negatives per labelled particle are kept (at least 16 per tomogram).
+/// A blob within its class radius of a target particle's centre is part of that particle (its
+/// target may be smaller than the particle, `DataConfig::target_radius`) and is dropped.
 pub fn add_negatives(samples: &mut [TrainSample], radii_vox: &[f64], per_particle: f64) {
     let r_min = smallest_radius(radii_vox);
     samples.par_iter_mut().for_each(|s| {
@@ -161,8 +181,28 @@ pub fn add_negatives(samples: &mut [TrainSample], radii_vox: &[f64], per_particl
             clearance_vox: r_min.round().max(1.0) as usize,
             max_count: ((s.particles.len() as f64 * per_particle).round() as usize).max(16),
         };
-        s.negatives = crate::negatives::find_negatives(&s.tomogram.data, &s.labels, &search);
+        let found = crate::negatives::find_negatives(&s.tomogram.data, &s.labels, &search);
+        s.negatives = outside_particles(found, &s.particles, radii_vox);
     });
+}
+
+/// The centres `[x, y, z]` (voxels) of `points` that lie farther than their class radius
+/// (`radii_vox[label − 1]`) from every particle's centre.
+fn outside_particles(
+    points: Vec<[f64; 3]>,
+    particles: &[TargetParticle],
+    radii_vox: &[f64],
+) -> Vec<[f64; 3]> {
+    points
+        .into_iter()
+        .filter(|q| {
+            particles.iter().all(|p| {
+                let r = radii_vox.get(p.label as usize - 1).copied().unwrap_or(0.0);
+                let d2: f64 = (0..3).map(|i| (q[i] - p.center_xyz[i]).powi(2)).sum();
+                d2 > r * r
+            })
+        })
+        .collect()
 }
 
 /// Voxel counts per target label 0..=K over all samples (for class weights).
