@@ -17,6 +17,7 @@
 
 pub mod activation;
 mod common;
+pub mod cpu;
 mod fast;
 mod im2col;
 pub mod naive;

@@ -53,6 +53,13 @@ pub struct BenchResult {
     pub train_ms: Option<f64>,
     pub device: String,
     pub burn: &'static str,
+    /// The CPU's model name (CPUID brand string).
+    pub cpu: String,
+    /// Instruction sets detected at run time (those that matter for the kernels).
+    pub isa: Vec<&'static str>,
+    /// capsid's CPU kernel paths on this CPU: `winograd <avx512|avx2|generic>, gemm <avx512|fma|scalar>`
+    /// (the CPU backend's convolutions; GPU backends use Burn's own).
+    pub kernels: String,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -156,6 +163,7 @@ pub fn run(spec: &BenchSpec, device: &Device, device_name: &str) -> Result<Bench
         return Err(e);
     }
     let _ = net.map(|n| n.num_params());
+    let cpu = capsid_conv::cpu::cpu_report();
     Ok(BenchResult {
         model: cfg.name().to_string(),
         patch: spec.patch,
@@ -167,5 +175,8 @@ pub fn run(spec: &BenchSpec, device: &Device, device_name: &str) -> Result<Bench
         train_ms,
         device: device_name.to_string(),
         burn: "0.22.1",
+        cpu: cpu.model,
+        isa: cpu.features,
+        kernels: format!("winograd {}, gemm {}", cpu.winograd, cpu.gemm),
     })
 }

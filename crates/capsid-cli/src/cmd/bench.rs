@@ -7,8 +7,9 @@ use capsid_nn::bench::{self, BenchSpec};
 /// Arguments of `capsid bench`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Prints one JSON line: model, patch, batch, classes, threads, params, infer_ms, train_ms (medians
-over --iters after --warmup runs), device, burn. A training step is forward + Dice/CE loss
+Prints the CPU, its instruction sets and capsid's kernel paths on stderr, then one JSON line:
+model, patch, batch, classes, threads, params, infer_ms, train_ms (medians over --iters after
+--warmup runs), device, burn, cpu, isa, kernels. A training step is forward + Dice/CE loss
 (+ 0.1 x reconstruction BCE for ucaps) + backward + Adam (lr 1e-4) on random input.
 
 Examples:
@@ -71,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         infer: args.only.as_deref() != Some("train"),
         train: args.only.as_deref() != Some("infer"),
     };
+    eprintln!("cpu: {}", capsid_conv::cpu::cpu_report().line());
     let result = bench::run(&spec, &device, &args.device)
         .with_context(|| format!("benchmark of {}", args.model))?;
     println!("{}", serde_json::to_string(&result)?);

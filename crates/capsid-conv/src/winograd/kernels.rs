@@ -58,6 +58,17 @@ impl Kernel {
         Kernel::Generic
     }
 
+    /// The kernel's name for reports.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => "avx2",
+            Kernel::Generic => "generic",
+        }
+    }
+
     /// # Safety
     /// `job.yp` must point to the `[batch, c_out, out_dhw]` output; no other task may write the
     /// rows of `block` in group `g`.

@@ -38,6 +38,11 @@ const MIN_BLOCKS: usize = 32;
 /// Target size in bytes of one block's transformed input `V` (64 · c_in_group · tiles floats).
 const BLOCK_V_BYTES: usize = 768 * 1024;
 
+/// The name of the kernel [`forward`] runs on this CPU: "avx512", "avx2" or "generic".
+pub(crate) fn kernel_name() -> &'static str {
+    Kernel::detect().name()
+}
+
 /// Whether the Winograd path applies to `d`: 3×3×3 kernel, stride 1, dilation 1, enough channels,
 /// and not switched off ([`crate::ConvSettings::winograd`], for benchmarking the direct path).
 pub(crate) fn applies(d: &Dims) -> bool {
