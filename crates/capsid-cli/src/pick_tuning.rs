@@ -49,6 +49,7 @@ pub fn tune_and_save(
         blend: Blend::Uniform,
         tta: false,
         batch: 1,
+        ..SegmentConfig::default()
     };
     let mut predictor = NetPredictor {
         net,

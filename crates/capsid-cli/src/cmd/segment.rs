@@ -40,9 +40,16 @@ pub struct Args {
     /// Overlap of neighbouring windows in voxels (default 25, at most half the patch).
     #[arg(long)]
     pub overlap: Option<usize>,
-    /// Blending of overlapping windows: uniform (averaging, as the paper) or gaussian (nnU-Net).
+    /// Blending of overlapping windows: uniform (averaging, as the paper), gaussian (nnU-Net) or
+    /// crop (valid-region stitching: each voxel from the one window whose centre region holds
+    /// it; window borders are discarded).
     #[arg(long, value_enum, default_value_t = BlendArg::Uniform)]
     pub blend: BlendArg,
+    /// Window normalisation: window (each window z-scored by itself, as training patches; the
+    /// output then depends on where windows fall) or tomogram (every window by the whole
+    /// tomogram's mean and deviation, one extra read of the tomogram).
+    #[arg(long, value_enum, default_value_t = NormalizeArg::Window)]
+    pub normalize: NormalizeArg,
     /// Test-time augmentation: average over the 8 mirror images (8× slower).
     #[arg(long)]
     pub tta: bool,
@@ -78,6 +85,14 @@ pub struct Args {
 pub enum BlendArg {
     Uniform,
     Gaussian,
+    Crop,
+}
+
+/// `--normalize`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormalizeArg {
+    Window,
+    Tomogram,
 }
 
 /// `--probs`.
@@ -102,6 +117,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         blend: match args.blend {
             BlendArg::Uniform => Blend::Uniform,
             BlendArg::Gaussian => Blend::Gaussian,
+            BlendArg::Crop => Blend::Crop,
+        },
+        normalize: match args.normalize {
+            NormalizeArg::Window => capsid_nn::segment::Normalize::Window,
+            NormalizeArg::Tomogram => capsid_nn::segment::Normalize::Tomogram,
         },
         tta: args.tta,
         batch: args.batch,

@@ -30,7 +30,10 @@ mod tests;
 
 pub use augment::Augment;
 pub use batch::{make_batch, Batch, BatchStream};
-pub use patch::{crop_padded, extract_patch, inside_box, normalize_patch, patch_corner, PatchSpec};
+pub use patch::{
+    crop_padded, extract_patch, inside_box, normalize_patch, normalize_patch_with, patch_corner,
+    PatchSpec,
+};
 pub use sample::{
     add_negatives, label_counts, make_sample, remap_labels, remap_table, smallest_radius,
     target_labels, TargetParticle, TrainSample,

@@ -83,7 +83,23 @@ pub fn normalize_patch(patch: &mut Array3<f32>, inside: [(usize, usize); 3]) {
     }
     let mean = sum / n as f64;
     let sd = (sum2 / n as f64 - mean * mean).max(0.0).sqrt();
+    normalize_patch_with(patch, inside, mean, sd);
+}
+
+/// `(v − mean) / sd` for the voxels of `patch` inside the tomogram (`inside` as in
+/// [`normalize_patch`]), 0 for padded voxels; all zeros when `sd` is about 0.
+pub fn normalize_patch_with(
+    patch: &mut Array3<f32>,
+    inside: [(usize, usize); 3],
+    mean: f64,
+    sd: f64,
+) {
     let scale = if sd > 1e-12 { 1.0 / sd } else { 0.0 };
+    let view = patch.slice(s![
+        inside[0].0..inside[0].1,
+        inside[1].0..inside[1].1,
+        inside[2].0..inside[2].1
+    ]);
     let mut out = Array3::<f32>::zeros(patch.raw_dim());
     out.slice_mut(s![
         inside[0].0..inside[0].1,

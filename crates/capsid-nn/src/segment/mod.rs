@@ -18,11 +18,11 @@
 pub mod stage;
 pub use stage::{ProbPrecision, SegmentRequest, SegmentedTomogram, Segmenter};
 
-use crate::data::{crop_padded, inside_box, normalize_patch, Augment};
+use crate::data::{crop_padded, inside_box, normalize_patch, normalize_patch_with, Augment};
 use crate::model::Net;
 use crate::NnError;
 use burn::tensor::{activation::softmax, Device, Tensor, TensorData};
-use ndarray::{s, Array3, Array4, ArrayView3, ArrayView4, Axis};
+use ndarray::{s, Array3, Array4, ArrayView3, ArrayView4, ArrayViewMut3, Axis};
 use serde::{Deserialize, Serialize};
 
 /// How overlapping windows are combined.
@@ -34,6 +34,24 @@ pub enum Blend {
     Uniform,
     /// Gaussian importance weighting centred on the window (nnU-Net, σ = patch / 8).
     Gaussian,
+    /// Valid-region stitching: each voxel is taken from the one window whose centre region
+    /// holds it (the overlap is split at its middle), so window borders, where the network saw
+    /// zero padding instead of the tomogram, are discarded rather than averaged in. Borders at
+    /// the tomogram's edges are kept.
+    Crop,
+}
+
+/// How windows are normalised before the network sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    /// Each window z-scored by its own mean and deviation, as training patches are (the seed's).
+    /// The network's input, and so its output, then depends on where the windows fall.
+    #[default]
+    Window,
+    /// Every window z-scored by the whole tomogram's mean and deviation (one extra pass over
+    /// the tomogram): the input no longer depends on the tiling.
+    Tomogram,
 }
 
 /// Sliding-window settings.
@@ -51,6 +69,8 @@ pub struct SegmentConfig {
     /// Windows per forward pass (at most one line of windows along x). Default 1 (lowest memory;
     /// on CPU not slower than 4).
     pub batch: usize,
+    /// Window normalisation.
+    pub normalize: Normalize,
 }
 
 impl Default for SegmentConfig {
@@ -61,6 +81,7 @@ impl Default for SegmentConfig {
             blend: Blend::Uniform,
             tta: false,
             batch: 1,
+            normalize: Normalize::Window,
         }
     }
 }
@@ -124,13 +145,45 @@ pub fn gaussian_profile(patch: usize, sigma_scale: f64) -> Vec<f32> {
     g.iter().map(|v| (v / max).max(floor) as f32).collect()
 }
 
-/// Weight of each voxel along one axis of a window of `cfg.patch` voxels; the window's weight at
-/// `[z, y, x]` is `p[z] · p[y] · p[x]`.
+/// Weight of each voxel along one axis of a window of `cfg.patch` voxels for the blends whose
+/// windows all weigh alike (uniform, Gaussian); the window's weight at `[z, y, x]` is
+/// `p[z] · p[y] · p[x]`. [`Blend::Crop`]'s weights depend on the window's place
+/// ([`axis_profiles`]); here they are 1.
 pub fn window_profile(cfg: &SegmentConfig) -> Vec<f32> {
     match cfg.blend {
-        Blend::Uniform => vec![1.0; cfg.patch],
+        Blend::Uniform | Blend::Crop => vec![1.0; cfg.patch],
         Blend::Gaussian => gaussian_profile(cfg.patch, 1.0 / 8.0),
     }
+}
+
+/// The weight profile of every window along one axis of `len` voxels, for windows of
+/// `cfg.patch` voxels starting at `starts` (as [`window_starts`] gives them): [`window_profile`]
+/// for each, or for [`Blend::Crop`] 1 on the voxels the window owns and 0 elsewhere. A window
+/// owns the voxels nearer its own centre region than its neighbours': the overlap with the next
+/// window is split at its middle, `(start_next + start + patch) / 2`; the first window owns the
+/// axis from 0, the last to the end.
+pub fn axis_profiles(len: usize, starts: &[usize], cfg: &SegmentConfig) -> Vec<Vec<f32>> {
+    let p = cfg.patch;
+    if cfg.blend != Blend::Crop {
+        return vec![window_profile(cfg); starts.len()];
+    }
+    let n = starts.len();
+    let split = |k: usize| (starts[k + 1] + starts[k] + p) / 2;
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s0)| {
+            let lo = if k == 0 { 0 } else { split(k - 1) };
+            let hi = if k + 1 == n {
+                len.max(s0 + p)
+            } else {
+                split(k)
+            };
+            (0..p)
+                .map(|i| f32::from(u8::from((lo..hi).contains(&(s0 + i)))))
+                .collect()
+        })
+        .collect()
 }
 
 /// Gaussian importance map of a `patch`³ window, `[z, y, x]` (nnU-Net's, σ = `sigma_scale ·
@@ -151,11 +204,12 @@ fn separable_cube(p: &[f32]) -> Array3<f32> {
 }
 
 /// Summed window weights at each voxel of an axis of `len` voxels covered by windows starting at
-/// `starts` with the per-axis `profile` (windows are cut at the end of the axis). The weights are
-/// separable, so a voxel's total weight over all windows is the product of its three axis sums.
-pub fn axis_weight_sums(len: usize, starts: &[usize], profile: &[f32]) -> Vec<f32> {
+/// `starts` with the per-axis `profiles` (one per window, [`axis_profiles`]; windows are cut at
+/// the end of the axis). The weights are separable, so a voxel's total weight over all windows
+/// is the product of its three axis sums.
+pub fn axis_weight_sums(len: usize, starts: &[usize], profiles: &[Vec<f32>]) -> Vec<f32> {
     let mut sums = vec![0.0f32; len];
-    for &s in starts {
+    for (&s, profile) in starts.iter().zip(profiles) {
         for (i, &w) in profile.iter().enumerate() {
             if let Some(v) = sums.get_mut(s + i) {
                 *v += w;
@@ -324,25 +378,35 @@ pub fn segment_streaming<E: From<NnError>>(
     let zs = window_starts(nz, p, cfg.overlap);
     let ys = window_starts(ny, p, cfg.overlap);
     let xs = window_starts(nx, p, cfg.overlap);
-    let weights = window_weights(cfg);
-    let wcrop = weights.slice(s![..ext[0], ..ext[1], ..ext[2]]);
-    let profile = window_profile(cfg);
-    let wz = axis_weight_sums(nz, &zs, &profile);
-    let wy = axis_weight_sums(ny, &ys, &profile);
-    let wx = axis_weight_sums(nx, &xs, &profile);
+    let (pz, py, px) = (
+        axis_profiles(nz, &zs, cfg),
+        axis_profiles(ny, &ys, cfg),
+        axis_profiles(nx, &xs, cfg),
+    );
+    let wz = axis_weight_sums(nz, &zs, &pz);
+    let wy = axis_weight_sums(ny, &ys, &py);
+    let wx = axis_weight_sums(nx, &xs, &px);
+    let stats = match cfg.normalize {
+        Normalize::Window => None,
+        Normalize::Tomogram => Some(tomogram_stats(shape_zyx, ext, read_band)?),
+    };
     // Sums of the foreground classes for slices z0 .. z0 + ext[0], z0 the current row's start.
     let mut acc = Array4::<f32>::zeros((fg, ext[0], ny, nx));
     for (row, &z0) in zs.iter().enumerate() {
-        for &y0 in &ys {
+        for (yi, &y0) in ys.iter().enumerate() {
             let band = read_band(z0, ext[0], y0, ext[1])?;
             let band_view = band.view();
-            for chunk in xs.chunks(cfg.batch.max(1)) {
+            for (ci0, chunk) in xs.chunks(cfg.batch.max(1)).enumerate() {
                 let patches: Vec<Array3<f32>> = chunk
                     .iter()
                     .map(|&x0| {
                         let corner = [0isize, 0, x0 as isize];
                         let mut w = crop_padded(&band_view, corner, [p, p, p], 0.0f32);
-                        normalize_patch(&mut w, inside_box(corner, [p, p, p], band_view.shape()));
+                        let inside = inside_box(corner, [p, p, p], band_view.shape());
+                        match stats {
+                            None => normalize_patch(&mut w, inside),
+                            Some((mean, sd)) => normalize_patch_with(&mut w, inside, mean, sd),
+                        }
                         w
                     })
                     .collect();
@@ -359,7 +423,7 @@ pub fn segment_streaming<E: From<NnError>>(
                     }
                     .into());
                 }
-                for (&x0, pr) in chunk.iter().zip(probs) {
+                for (k, (&x0, pr)) in chunk.iter().zip(probs).enumerate() {
                     if pr.shape() != [c, p, p, p] {
                         return Err(NnError::Shape {
                             shape: pr.shape().to_vec(),
@@ -369,12 +433,13 @@ pub fn segment_streaming<E: From<NnError>>(
                     }
                     let pr = pr.slice(s![.., ..ext[0], ..ext[1], ..ext[2]]);
                     let mut acc_win = acc.slice_mut(s![.., .., y0..y0 + ext[1], x0..x0 + ext[2]]);
+                    let xi = ci0 * cfg.batch.max(1) + k;
                     for ci in 0..fg {
-                        let mut a = acc_win.index_axis_mut(Axis(0), ci);
-                        ndarray::Zip::from(&mut a)
-                            .and(&pr.index_axis(Axis(0), ci + 1))
-                            .and(&wcrop)
-                            .for_each(|a, &v, &w| *a += v * w);
+                        accumulate(
+                            acc_win.index_axis_mut(Axis(0), ci),
+                            pr.index_axis(Axis(0), ci + 1),
+                            [&pz[row], &py[yi], &px[xi]],
+                        );
                     }
                 }
                 on_windows(chunk.len() as u64);
@@ -414,6 +479,50 @@ pub fn segment_streaming<E: From<NnError>>(
         acc.slice_mut(s![.., keep.., .., ..]).fill(0.0);
     }
     Ok(())
+}
+
+/// Mean and standard deviation of a tomogram of `shape_zyx`, read band by band (`[ext_z, ext_y,
+/// x]`, as [`segment_streaming`] reads it), summed in f64 in a fixed order.
+fn tomogram_stats<E>(
+    shape_zyx: [usize; 3],
+    ext: [usize; 3],
+    read_band: &mut BandReader<'_, E>,
+) -> Result<(f64, f64), E> {
+    let [nz, ny, _] = shape_zyx;
+    let (mut n, mut sum, mut sum2) = (0u64, 0.0f64, 0.0f64);
+    for z0 in (0..nz).step_by(ext[0].max(1)) {
+        for y0 in (0..ny).step_by(ext[1].max(1)) {
+            let band = read_band(z0, ext[0].min(nz - z0), y0, ext[1].min(ny - y0))?;
+            for &v in band.iter() {
+                sum += v as f64;
+                sum2 += (v as f64) * (v as f64);
+            }
+            n += band.len() as u64;
+        }
+    }
+    let mean = sum / n.max(1) as f64;
+    Ok((mean, (sum2 / n.max(1) as f64 - mean * mean).max(0.0).sqrt()))
+}
+
+/// `acc += v · w` over a window, `w[z, y, x] = pz[z] · py[y] · px[x]` from the window's axis
+/// profiles `[pz, py, px]`; lines of zero weight are skipped.
+fn accumulate(mut acc: ArrayViewMut3<f32>, v: ArrayView3<f32>, [pz, py, px]: [&[f32]; 3]) {
+    for ((mut a_plane, v_plane), &wz) in acc.outer_iter_mut().zip(v.outer_iter()).zip(pz) {
+        if wz == 0.0 {
+            continue;
+        }
+        for ((mut a_line, v_line), &wy) in
+            a_plane.outer_iter_mut().zip(v_plane.outer_iter()).zip(py)
+        {
+            let wzy = wz * wy;
+            if wzy == 0.0 {
+                continue;
+            }
+            for ((a, &v), &wx) in a_line.iter_mut().zip(v_line.iter()).zip(px) {
+                *a += v * (wzy * wx);
+            }
+        }
+    }
 }
 
 /// Segments an in-memory tomogram `[z, y, x]`: class probabilities `[C, z, y, x]`, background
@@ -561,7 +670,7 @@ mod tests {
     #[test]
     fn constant_predictor_gives_constant_probabilities() {
         let vol = Array3::from_shape_fn((37, 21, 30), |(z, y, x)| (z + 2 * y + 3 * x) as f32);
-        for blend in [Blend::Uniform, Blend::Gaussian] {
+        for blend in [Blend::Uniform, Blend::Gaussian, Blend::Crop] {
             for tta in [false, true] {
                 let cfg = SegmentConfig {
                     patch: 16,
@@ -569,6 +678,7 @@ mod tests {
                     blend,
                     tta,
                     batch: 3,
+                    ..SegmentConfig::default()
                 };
                 let out =
                     segment_volume(&vol.view(), &cfg, &mut Constant(vec![0.25, 0.75])).unwrap();
@@ -619,27 +729,34 @@ mod tests {
         let vol = Array3::<f32>::from_shape_fn((45, 10, 53), |(z, y, x)| {
             ((z * 7 + y * 3 + x) % 11) as f32
         });
-        for blend in [Blend::Uniform, Blend::Gaussian] {
+        for blend in [Blend::Uniform, Blend::Gaussian, Blend::Crop] {
             let cfg = SegmentConfig {
                 patch: 16,
                 overlap: 4,
                 blend,
                 tta: false,
                 batch: 5,
+                ..SegmentConfig::default()
             };
             let out = segment_volume(&vol.view(), &cfg, &mut WindowIndex(0.0)).unwrap();
-            // Brute force: weighted mean of window indices over the windows containing a voxel.
-            let w = window_weights(&cfg);
+            // Brute force: weighted mean of window indices over the windows containing a voxel,
+            // each window weighted by the product of its three axis profiles.
+            let starts: Vec<Vec<usize>> = shape.iter().map(|&n| window_starts(n, 16, 4)).collect();
+            let prof: Vec<Vec<Vec<f32>>> = (0..3)
+                .map(|a| axis_profiles(shape[a], &starts[a], &cfg))
+                .collect();
             let mut num = Array3::<f64>::zeros((45, 10, 53));
             let mut den = Array3::<f64>::zeros((45, 10, 53));
             let mut k = 0.0f64;
-            for &z0 in &window_starts(shape[0], 16, 4) {
-                for &y0 in &window_starts(shape[1], 16, 4) {
-                    for &x0 in &window_starts(shape[2], 16, 4) {
+            for (iz, &z0) in starts[0].iter().enumerate() {
+                for (iy, &y0) in starts[1].iter().enumerate() {
+                    for (ix, &x0) in starts[2].iter().enumerate() {
                         for z in z0..(z0 + 16).min(shape[0]) {
                             for y in y0..(y0 + 16).min(shape[1]) {
                                 for x in x0..(x0 + 16).min(shape[2]) {
-                                    let wv = w[[z - z0, y - y0, x - x0]] as f64;
+                                    let wv = prof[0][iz][z - z0] as f64
+                                        * prof[1][iy][y - y0] as f64
+                                        * prof[2][ix][x - x0] as f64;
                                     num[[z, y, x]] += wv * k;
                                     den[[z, y, x]] += wv;
                                 }
@@ -665,6 +782,112 @@ mod tests {
     }
 
     #[test]
+    fn crop_takes_each_voxel_from_one_window_away_from_its_borders() {
+        for (len, patch, overlap) in [
+            (53usize, 16usize, 4usize),
+            (40, 16, 8),
+            (16, 16, 4),
+            (9, 16, 4),
+            (100, 32, 13),
+        ] {
+            let cfg = SegmentConfig {
+                patch,
+                overlap,
+                blend: Blend::Crop,
+                tta: false,
+                batch: 1,
+                ..SegmentConfig::default()
+            };
+            let starts = window_starts(len, patch, overlap);
+            let prof = axis_profiles(len, &starts, &cfg);
+            for t in 0..len {
+                let owners: Vec<usize> = (0..starts.len())
+                    .filter(|&k| {
+                        t >= starts[k] && t < starts[k] + patch && prof[k][t - starts[k]] == 1.0
+                    })
+                    .collect();
+                assert_eq!(owners.len(), 1, "voxel {t} of {len}: owners {owners:?}");
+                // At least half the overlap from the owner's inner borders.
+                let k = owners[0];
+                let (s0, margin) = (starts[k], overlap / 2);
+                if k > 0 {
+                    assert!(t >= s0 + margin, "voxel {t}: window at {s0}");
+                }
+                if k + 1 < starts.len() {
+                    assert!(t + margin < s0 + patch, "voxel {t}: window at {s0}");
+                }
+            }
+            assert_eq!(axis_weight_sums(len, &starts, &prof), vec![1.0; len]);
+        }
+    }
+
+    /// Class 1's probability is the logistic of the (normalised) input voxel: a network whose
+    /// output depends on nothing but the voxel, so only normalisation can make tilings differ.
+    struct Pointwise;
+    impl PatchPredictor for Pointwise {
+        fn num_classes(&self) -> usize {
+            2
+        }
+        fn predict(&mut self, patches: &[Array3<f32>]) -> Result<Vec<Array4<f32>>, NnError> {
+            Ok(patches
+                .iter()
+                .map(|p| {
+                    let s = p.shape();
+                    Array4::from_shape_fn((2, s[0], s[1], s[2]), |(c, z, y, x)| {
+                        let q = 1.0 / (1.0 + (-p[[z, y, x]]).exp());
+                        if c == 1 {
+                            q
+                        } else {
+                            1.0 - q
+                        }
+                    })
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn tomogram_normalisation_makes_the_output_independent_of_the_tiling() {
+        let vol = Array3::from_shape_fn((30, 26, 41), |(z, y, x)| {
+            ((z * 13 + y * 7 + x * 3) % 17) as f32 * 0.5 + (z as f32) * 0.2
+        });
+        let run = |patch, overlap, blend, normalize| {
+            let cfg = SegmentConfig {
+                patch,
+                overlap,
+                blend,
+                normalize,
+                ..SegmentConfig::default()
+            };
+            segment_volume(&vol.view(), &cfg, &mut Pointwise).unwrap()
+        };
+        let reference = run(16, 6, Blend::Uniform, Normalize::Tomogram);
+        // The tomogram-wide z-score, voxel by voxel.
+        let n = vol.len() as f64;
+        let mean = vol.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let sd = (vol.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+        for ((z, y, x), &v) in vol.indexed_iter() {
+            let q = 1.0 / (1.0 + (-((v as f64 - mean) / sd)).exp());
+            assert!((reference[[1, z, y, x]] as f64 - q).abs() < 1e-5);
+        }
+        for (patch, overlap, blend) in [
+            (24, 4, Blend::Crop),
+            (32, 8, Blend::Gaussian),
+            (8, 2, Blend::Uniform),
+        ] {
+            let other = run(patch, overlap, blend, Normalize::Tomogram);
+            let diff = (&other - &reference)
+                .mapv(f32::abs)
+                .fold(0.0f32, |a, &b| a.max(b));
+            assert!(diff < 1e-5, "{patch}/{overlap}/{blend:?}: {diff}");
+        }
+        // Per-window z-scores differ between tilings.
+        let a = run(16, 6, Blend::Uniform, Normalize::Window);
+        let b = run(24, 4, Blend::Crop, Normalize::Window);
+        assert!((&a - &b).mapv(f32::abs).fold(0.0f32, |m, &v| m.max(v)) > 1e-3);
+    }
+
+    #[test]
     fn streaming_emits_every_slice_once_in_order() {
         let cfg = SegmentConfig {
             patch: 16,
@@ -672,6 +895,7 @@ mod tests {
             blend: Blend::Uniform,
             tta: false,
             batch: 2,
+            ..SegmentConfig::default()
         };
         let mut next = 0usize;
         let mut windows = 0u64;
@@ -731,14 +955,15 @@ mod tests {
                 blend,
                 tta: false,
                 batch: 1,
+                ..SegmentConfig::default()
             };
             let prof = window_profile(&cfg);
             let w = window_weights(&cfg);
             let (lz, ly) = (30usize, 9usize);
             let zs = window_starts(lz, 12, 5);
             let ys = window_starts(ly, 12, 5);
-            let sz = axis_weight_sums(lz, &zs, &prof);
-            let sy = axis_weight_sums(ly, &ys, &prof);
+            let sz = axis_weight_sums(lz, &zs, &axis_profiles(lz, &zs, &cfg));
+            let sy = axis_weight_sums(ly, &ys, &axis_profiles(ly, &ys, &cfg));
             // Brute force over a z-y plane at x = 3 (one window along x of length 12).
             for z in 0..lz {
                 for y in 0..ly {

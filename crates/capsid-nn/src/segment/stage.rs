@@ -7,7 +7,8 @@
 //! (f16) when the run's tuned picking settings pick some class by peaks of its probability map.
 
 use super::{
-    argmax_labels_fg, segment_streaming, window_count, Blend, NetPredictor, SegmentConfig,
+    argmax_labels_fg, segment_streaming, window_count, Blend, NetPredictor, Normalize,
+    SegmentConfig,
 };
 use crate::model::load_model_folder;
 use crate::train::{load_run_config, RunLayout};
@@ -34,6 +35,8 @@ pub struct SegmentRequest {
     /// Overlap of neighbouring windows, voxels.
     pub overlap: Option<usize>,
     pub blend: Blend,
+    /// Window normalisation.
+    pub normalize: Normalize,
     /// Test-time augmentation (8 mirror images).
     pub tta: bool,
     /// Windows per forward pass.
@@ -48,6 +51,7 @@ impl Default for SegmentRequest {
             patch: None,
             overlap: None,
             blend: Blend::Uniform,
+            normalize: Normalize::Window,
             tta: false,
             batch: 1,
             probs: None,
@@ -114,6 +118,7 @@ impl Segmenter {
             blend: request.blend,
             tta: request.tta,
             batch: request.batch,
+            normalize: request.normalize,
         };
         config
             .validate()
