@@ -129,14 +129,36 @@ impl Timings {
 }
 
 /// The name a tomogram's outputs carry: its file stem (`t1.mrc` → `t1`), or for SHREC's
-/// `reconstruction.mrc` its folder's name (`model_3/reconstruction.mrc` → `model_3`).
+/// `reconstruction.mrc` its folder's name (`model_3/reconstruction.mrc` → `model_3`). An OME-Zarr
+/// image is named by its folder without `.zarr` (`tomo.zarr` and its levels `tomo.zarr/1` →
+/// `tomo`), or, in a copick project (`RUN/VoxelSpacing10.000/wbp.zarr`), by its run (`RUN`).
 pub fn tomogram_name(path: &std::path::Path) -> String {
-    let stem = path
+    let is_zarr = |p: &std::path::Path| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".zarr"))
+    };
+    // A level inside an image names the image.
+    let image = match path.parent() {
+        Some(parent) if !is_zarr(path) && is_zarr(parent) => parent,
+        _ => path,
+    };
+    if is_zarr(image) {
+        let spacing = image.parent();
+        if let (Some(true), Some(run)) = (
+            spacing
+                .and_then(|d| d.file_name())
+                .map(|n| n.to_string_lossy().starts_with("VoxelSpacing")),
+            spacing.and_then(folder_name),
+        ) {
+            return run;
+        }
+    }
+    let stem = image
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tomogram".into());
     let stem = stem.trim_end_matches(".mrc").to_string();
-    match (stem.as_str(), folder_name(path)) {
+    match (stem.as_str(), folder_name(image)) {
         ("reconstruction", Some(d)) => d,
         _ => stem,
     }
@@ -192,6 +214,15 @@ mod tests {
     fn tomogram_names_follow_stems_and_shrec_folders() {
         use std::path::PathBuf;
         assert_eq!(tomogram_name(&PathBuf::from("d/t1.mrc")), "t1");
+        // OME-Zarr: the image's folder, also for a level; a copick image takes its run's name.
+        assert_eq!(tomogram_name(&PathBuf::from("d/tomo.zarr")), "tomo");
+        assert_eq!(tomogram_name(&PathBuf::from("d/tomo.zarr/1")), "tomo");
+        assert_eq!(
+            tomogram_name(&PathBuf::from(
+                "proj/ExperimentRuns/TS_5_4/VoxelSpacing10.000/wbp.zarr/0"
+            )),
+            "TS_5_4"
+        );
         assert_eq!(
             tomogram_name(&PathBuf::from("sim/model_3/reconstruction.mrc")),
             "model_3"

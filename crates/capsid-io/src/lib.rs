@@ -10,5 +10,6 @@
 pub mod error;
 pub mod mrc;
 pub mod particles;
+pub mod zarr;
 
 pub use error::IoError;

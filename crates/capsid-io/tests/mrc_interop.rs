@@ -8,6 +8,7 @@
 //! (b) capsid writes files in every writer mode; mrcfile.validate must pass on each and mrcfile
 //!     must read the values and header capsid meant to write.
 
+mod common;
 use capsid_core::Volume;
 use capsid_io::mrc::{
     read_header, read_mrc, write_labels, write_volume, write_volume_like, write_volume_with,
@@ -272,17 +273,9 @@ fn write_rust_files(dir: &Path, like: &capsid_io::mrc::MrcHeader) {
 
 #[test]
 fn mrc_interop_with_mrcfile() {
-    let Ok(python) = std::env::var("CAPSID_PYTHON") else {
-        let required =
-            std::env::var("CAPSID_REQUIRE_INTEROP").is_ok_and(|v| !v.is_empty() && v != "0");
-        assert!(
-            !required,
-            "CAPSID_REQUIRE_INTEROP is set but CAPSID_PYTHON is not"
-        );
-        eprintln!(
-            "skipped: set CAPSID_PYTHON to a Python with mrcfile and numpy \
-             (or run `python interop/mrc_interop.py`)"
-        );
+    let Some(python) =
+        common::interop_python("mrcfile and numpy (or run `python interop/mrc_interop.py`)")
+    else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -60,7 +60,9 @@ pub fn is_volume(path: &Path) -> bool {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let summary = if is_volume(&args.file) {
+    let summary = if capsid_io::zarr::is_zarr(&args.file) {
+        zarr_info(&args)?
+    } else if is_volume(&args.file) {
         volume_info(&args)?
     } else {
         particle_info(&args)?
@@ -110,6 +112,37 @@ fn volume_info(args: &Args) -> anyhow::Result<Value> {
     });
     if args.stats {
         let vol = capsid_io::mrc::read_volume(&args.file)?;
+        let s = capsid_core::volume::stats(vol.data.iter().map(|v| f64::from(*v)));
+        v["data_stats"] = json!({"min": s.min, "max": s.max, "mean": s.mean, "rms": s.rms});
+    }
+    Ok(v)
+}
+
+/// An OME-Zarr tomogram: its levels and the one read (the first, or the level the path names).
+fn zarr_info(args: &Args) -> anyhow::Result<Value> {
+    let t = capsid_io::zarr::ZarrTomogram::open(&args.file)?;
+    let levels: Vec<Value> = t
+        .levels
+        .iter()
+        .map(|l| {
+            let [z, y, x] = l.shape_zyx;
+            json!({"path": l.path, "shape_xyz": [x, y, z], "voxel_size_a_xyz": f32s(l.voxel_size_a), "origin_a_xyz": f32s(l.origin_a)})
+        })
+        .collect();
+    let l = t.current();
+    let [z, y, x] = l.shape_zyx;
+    let mut v = json!({
+        "file": args.file.display().to_string(),
+        "kind": "volume (OME-Zarr)",
+        "level": l.path,
+        "shape_xyz": [x, y, z],
+        "voxel_size_a_xyz": f32s(l.voxel_size_a),
+        "origin_a_xyz": f32s(l.origin_a),
+        "data_type_and_chunks": t.describe(),
+        "levels": levels,
+    });
+    if args.stats {
+        let vol = t.read_volume()?;
         let s = capsid_core::volume::stats(vol.data.iter().map(|v| f64::from(*v)));
         v["data_stats"] = json!({"min": s.min, "max": s.max, "mean": s.mean, "rms": s.rms});
     }

@@ -154,6 +154,9 @@ fn check_file_len(h: &MrcHeader, t: DataType, file_len: u64, path: &Path) -> Res
 ///
 /// Checks the mode is readable and, for plain files, that the file length matches the header.
 pub fn read_header(path: &Path) -> Result<MrcHeader, IoError> {
+    if crate::zarr::is_zarr(path) {
+        return Ok(crate::zarr::ZarrTomogram::open(path)?.header());
+    }
     let (file, comp) = open(path)?;
     match comp {
         Compression::None => {
@@ -209,6 +212,10 @@ pub fn read_volume_with(path: &Path, opts: ReadOptions) -> Result<Volume<f32>, I
 
 /// Reads the header and the whole volume (see [`read_volume`]).
 pub fn read_mrc(path: &Path, opts: ReadOptions) -> Result<(MrcHeader, Volume<f32>), IoError> {
+    if crate::zarr::is_zarr(path) {
+        let z = crate::zarr::ZarrTomogram::open(path)?;
+        return Ok((z.header(), z.read_volume()?));
+    }
     let (file, comp) = open(path)?;
     let (h, stored) = match comp {
         Compression::None => {

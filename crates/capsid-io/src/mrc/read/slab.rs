@@ -65,6 +65,20 @@ pub fn read_block_with(
     y_len: Option<usize>,
     opts: ReadOptions,
 ) -> Result<Volume<f32>, IoError> {
+    if crate::zarr::is_zarr(path) {
+        let z = crate::zarr::ZarrTomogram::open(path)?;
+        let h = z.header();
+        let ny = y_len.unwrap_or(h.ny.saturating_sub(y_start));
+        let data = z.read_block(z_start, z_len, y_start, ny)?;
+        let mut v = Volume::new(data, h.voxel_size_a[0]);
+        v.voxel_size_a = h.voxel_size_a;
+        v.origin_a = [
+            h.origin_a[0],
+            h.origin_a[1] + y_start as f32 * h.voxel_size_a[1],
+            h.origin_a[2] + z_start as f32 * h.voxel_size_a[2],
+        ];
+        return Ok(v);
+    }
     let (file, comp) = open(path)?;
     // Checks `start .. start + len` against an axis of `n` `unit`; `what` ("slab z", "rows y")
     // and `verb` ("is", "are") word the error.

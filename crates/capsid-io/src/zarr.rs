@@ -1,0 +1,298 @@
+//! Tomograms stored as OME-Zarr (the CZ cryoET Data Portal's and copick's format), read with the
+//! `zarrs` crate: Zarr v2 and v3 stores, blosc / zstd / gzip codecs, sharding.
+//!
+//! A path is either the multiscale group (`wbp.zarr`, read at its first, finest level) or one
+//! level's array inside it (`wbp.zarr/1`). The voxel size and origin come from the level's OME
+//! `coordinateTransformations` (`scale`, `translation`; in Å when the axes' unit is `angstrom`,
+//! converted from nanometres when it is `nanometer`), axes `z, y, x`. Reads go chunk by chunk
+//! through `zarrs`, so a band of a tomogram touches only the chunks that hold it.
+//!
+//! The readers of [`crate::mrc`] (`read_header`, `read_volume`, `read_block`, …) accept a Zarr
+//! path wherever they accept an MRC file and come here; the header they return describes the
+//! level read (mode 2, the level's shape, voxel size and origin).
+
+use crate::error::IoError;
+use crate::mrc::MrcHeader;
+use capsid_core::Volume;
+use ndarray::Array3;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use zarrs::array::{Array, ArraySubset};
+use zarrs::filesystem::FilesystemStore;
+
+/// Whether `path` is a Zarr group or array (a directory holding `zarr.json`, `.zgroup` or
+/// `.zarray`).
+pub fn is_zarr(path: &Path) -> bool {
+    path.is_dir()
+        && ["zarr.json", ".zgroup", ".zarray"]
+            .iter()
+            .any(|f| path.join(f).is_file())
+}
+
+/// One multiscale level of an OME-Zarr image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZarrLevel {
+    /// The array's path inside the group (`"0"`, `"1"`, …).
+    pub path: String,
+    /// Shape `[z, y, x]`.
+    pub shape_zyx: [usize; 3],
+    /// Voxel size `[x, y, z]` in Å.
+    pub voxel_size_a: [f32; 3],
+    /// Origin `[x, y, z]` in Å.
+    pub origin_a: [f32; 3],
+}
+
+/// An opened OME-Zarr tomogram at one of its levels.
+pub struct ZarrTomogram {
+    path: PathBuf,
+    /// Every level of the multiscale image, finest first.
+    pub levels: Vec<ZarrLevel>,
+    /// The index of the level read.
+    pub level: usize,
+    array: Array<FilesystemStore>,
+}
+
+fn err(path: &Path, what: impl std::fmt::Display) -> IoError {
+    IoError::format(path, format!("OME-Zarr: {what}"))
+}
+
+/// The OME `multiscales` list of a group's attributes (OME-Zarr 0.4 at top level, 0.5 under
+/// `ome`).
+fn multiscales(attrs: &serde_json::Map<String, Value>) -> Option<&Vec<Value>> {
+    attrs
+        .get("multiscales")
+        .or_else(|| attrs.get("ome").and_then(|o| o.get("multiscales")))
+        .and_then(Value::as_array)
+}
+
+/// Å per unit of the axes' `unit` (Å when absent).
+fn unit_scale(axes: Option<&Vec<Value>>) -> Result<f64, String> {
+    let unit = axes
+        .and_then(|a| a.last())
+        .and_then(|a| a.get("unit"))
+        .and_then(Value::as_str);
+    match unit {
+        None | Some("angstrom") => Ok(1.0),
+        Some("nanometer") => Ok(10.0),
+        Some("micrometer") => Ok(1e4),
+        Some(u) => Err(format!("unsupported axis unit '{u}' (angstrom, nanometer)")),
+    }
+}
+
+/// The last three values of a `scale` or `translation` transform as `[x, y, z]` (OME lists
+/// them in axis order, `…, z, y, x`).
+fn xyz(values: &[Value]) -> Option<[f64; 3]> {
+    let n = values.len();
+    if n < 3 {
+        return None;
+    }
+    let v = |i: usize| values[n - 1 - i].as_f64();
+    Some([v(0)?, v(1)?, v(2)?])
+}
+
+/// The levels of the multiscale image of the group at `root` (without shapes).
+fn read_levels(root: &Path, store: &Arc<FilesystemStore>) -> Result<Vec<ZarrLevel>, IoError> {
+    let group = zarrs::group::Group::open(store.clone(), "/").map_err(|e| err(root, e))?;
+    let ms = multiscales(group.attributes())
+        .and_then(|m| m.first())
+        .ok_or_else(|| {
+            err(
+                root,
+                "no OME multiscales metadata in the group's attributes",
+            )
+        })?;
+    let scale = unit_scale(ms.get("axes").and_then(Value::as_array)).map_err(|e| err(root, e))?;
+    let datasets = ms
+        .get("datasets")
+        .and_then(Value::as_array)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| err(root, "multiscales without datasets"))?;
+    let mut levels = Vec::new();
+    for d in datasets {
+        let path = d
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| err(root, "a dataset without a path"))?
+            .to_string();
+        let mut voxel = [1.0f64; 3];
+        let mut origin = [0.0f64; 3];
+        for t in d
+            .get("coordinateTransformations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = t.get("type").and_then(Value::as_str);
+            let values = t
+                .get(if kind == Some("scale") {
+                    "scale"
+                } else {
+                    "translation"
+                })
+                .and_then(Value::as_array);
+            match (kind, values.and_then(|v| xyz(v))) {
+                (Some("scale"), Some(v)) => voxel = v,
+                (Some("translation"), Some(v)) => origin = v,
+                _ => {}
+            }
+        }
+        let array = Array::open(store.clone(), &format!("/{path}"))
+            .map_err(|e| err(root, format!("level {path}: {e}")))?;
+        let shape = array.shape();
+        if shape.len() < 3 || shape[..shape.len() - 3].iter().any(|&n| n != 1) {
+            return Err(err(
+                root,
+                format!("level {path} has shape {shape:?}: a tomogram needs z, y, x"),
+            ));
+        }
+        let s3 = &shape[shape.len() - 3..];
+        levels.push(ZarrLevel {
+            path,
+            shape_zyx: [s3[0] as usize, s3[1] as usize, s3[2] as usize],
+            voxel_size_a: voxel.map(|v| (v * scale) as f32),
+            origin_a: origin.map(|v| (v * scale) as f32),
+        });
+    }
+    Ok(levels)
+}
+
+impl ZarrTomogram {
+    /// Opens `path`: a multiscale group (its first level) or one level's array inside one.
+    pub fn open(path: &Path) -> Result<Self, IoError> {
+        let (root, wanted) = if path.join(".zarray").is_file() || is_array_v3(path) {
+            let parent = path
+                .parent()
+                .filter(|p| is_zarr(p))
+                .ok_or_else(|| err(path, "an array outside an OME-Zarr multiscale group"))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (parent.to_path_buf(), Some(name))
+        } else {
+            (path.to_path_buf(), None)
+        };
+        let store = Arc::new(FilesystemStore::new(&root).map_err(|e| err(path, e))?);
+        let levels = read_levels(&root, &store)?;
+        let level = match &wanted {
+            None => 0,
+            Some(name) => levels
+                .iter()
+                .position(|l| &l.path == name)
+                .ok_or_else(|| err(path, format!("'{name}' is not a level of the image")))?,
+        };
+        let array =
+            Array::open(store, &format!("/{}", levels[level].path)).map_err(|e| err(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            levels,
+            level,
+            array,
+        })
+    }
+
+    /// The level read.
+    pub fn current(&self) -> &ZarrLevel {
+        &self.levels[self.level]
+    }
+
+    /// A float32 MRC header describing the level read.
+    pub fn header(&self) -> MrcHeader {
+        let l = self.current();
+        MrcHeader::new(l.shape_zyx, 2, l.voxel_size_a, l.origin_a)
+    }
+
+    /// The array's data type and chunk shape, for `capsid info`.
+    pub fn describe(&self) -> String {
+        let chunks = self
+            .array
+            .chunk_shape(&vec![0; self.array.dimensionality()])
+            .map(|c| format!("{:?}", c.iter().map(|v| v.get()).collect::<Vec<_>>()))
+            .unwrap_or_else(|_| "?".into());
+        format!("{}, chunks {chunks}", self.array.data_type())
+    }
+
+    /// Rows `y0 .. y0 + ny` of sections `z0 .. z0 + nz`, every x, as f32 `[nz, ny, x]`;
+    /// NaN / infinite values are an error.
+    pub fn read_block(
+        &self,
+        z0: usize,
+        nz: usize,
+        y0: usize,
+        ny: usize,
+    ) -> Result<Array3<f32>, IoError> {
+        let [sz, sy, sx] = self.current().shape_zyx;
+        if nz == 0 || ny == 0 || z0 + nz > sz || y0 + ny > sy {
+            return Err(err(
+                &self.path,
+                format!("block z {z0}..{}, y {y0}..{} is outside the volume ({sz} × {sy} × {sx}, z, y, x)", z0 + nz, y0 + ny),
+            ));
+        }
+        let lead = self.array.dimensionality() - 3;
+        let mut ranges: Vec<std::ops::Range<u64>> = vec![0..1; lead];
+        ranges.extend([
+            z0 as u64..(z0 + nz) as u64,
+            y0 as u64..(y0 + ny) as u64,
+            0..sx as u64,
+        ]);
+        let subset = ArraySubset::new_with_ranges(&ranges);
+        let values = self.read_f32(&subset)?;
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(err(&self.path, format!("holds the value {v}")));
+        }
+        Array3::from_shape_vec((nz, ny, sx), values).map_err(|e| err(&self.path, e))
+    }
+
+    /// The whole level as a volume.
+    pub fn read_volume(&self) -> Result<Volume<f32>, IoError> {
+        let l = self.current();
+        let [nz, ny, _] = l.shape_zyx;
+        let data = self.read_block(0, nz, 0, ny)?;
+        let mut v = Volume::new(data, l.voxel_size_a[0]);
+        v.voxel_size_a = l.voxel_size_a;
+        v.origin_a = l.origin_a;
+        Ok(v)
+    }
+
+    /// The values of `subset` as f32, whatever the stored numeric type.
+    fn read_f32(&self, subset: &ArraySubset) -> Result<Vec<f32>, IoError> {
+        let a = &self.array;
+        let e = |e: zarrs::array::ArrayError| err(&self.path, e);
+        macro_rules! as_f32 {
+            ($($t:ty => $f:expr),*) => {{
+                $(if let Ok(v) = a.retrieve_array_subset::<Vec<$t>>(subset) {
+                    return Ok(v.into_iter().map($f).collect());
+                })*
+            }};
+        }
+        as_f32!(
+            f32 => |x| x,
+            half::f16 => |x: half::f16| x.to_f32(),
+            i8 => |x: i8| x as f32,
+            u8 => |x: u8| x as f32,
+            i16 => |x: i16| x as f32,
+            u16 => |x: u16| x as f32,
+            i32 => |x: i32| x as f32,
+            u32 => |x: u32| x as f32,
+            f64 => |x: f64| x as f32
+        );
+        // Not a numeric type capsid reads: report what the array is.
+        a.retrieve_array_subset::<Vec<f32>>(subset)
+            .map(|_| Vec::new())
+            .map_err(e)
+    }
+}
+
+/// Whether `path` is a Zarr v3 array (its `zarr.json` says `node_type: array`).
+fn is_array_v3(path: &Path) -> bool {
+    std::fs::read_to_string(path.join("zarr.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| {
+            v.get("node_type")
+                .and_then(Value::as_str)
+                .map(|s| s == "array")
+        })
+        .unwrap_or(false)
+}
