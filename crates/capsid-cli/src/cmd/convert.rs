@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 Formats (from the extension, or --from/--to): .star RELION, .csv, .txt SHREC particle_locations,
 .xml DeepFinder object list, .json copick picks (one class per file).
 
+STAR files are written for RELION 3.1 and 4 (data_optics + data_particles) when the voxel size is
+known (--voxel-size or --like), else as one data_particles block (RELION 3.0).
+
 Examples:
   capsid convert particle_locations.txt picks.star --classes classes.toml \\
       --tomo-name TS_01
@@ -21,12 +24,10 @@ Examples:
       --tomo-shape 630,630,200 --default-class ribosome
   capsid convert objl.xml 'copick/{class}.json' --classes classes.toml \\
       --voxel-size 10
-  capsid convert picks.csv picks_r5.star --star-style relion5 --voxel-size 10 \\
-      --tomo-shape 630,630,200
-  capsid convert picks.csv picks_rln31.star --like tomo.mrc --voltage 300 --cs 2.7
-
-STAR files are written for RELION 3.1 and 4 (data_optics + data_particles) when the voxel size is
-known (--voxel-size or --like), else as one data_particles block (RELION 3.0).")]
+  capsid convert picks.csv picks_r5.star --star-style relion5 \\
+      --voxel-size 10 --tomo-shape 630,630,200
+  capsid convert picks.csv picks_rln31.star --like tomo.mrc \\
+      --voltage 300 --cs 2.7")]
 pub struct Args {
     /// Particle list to read.
     pub input: PathBuf,
