@@ -9,6 +9,13 @@ CAPSID_PYTHON=/path/to/python that has zarr, numcodecs and numpy).
       sharding with zstd inner chunks, OME 0.5 metadata under "ome", axes in nanometres, a
       translation), each voxel of level 0 at [z, y, x] holding (z * 1000 + y * 10 + x) * 0.25 - 7,
       and DIR/expected.json with each store's level shapes, voxel sizes and origins in Å.
+
+  check labels|values MAP.mrc MAP.zarr
+      Checks an OME-Zarr image capsid wrote from MAP.mrc (crates/capsid-io/tests/zarr_write.rs):
+      a Zarr v2 group with OME 0.4 multiscales (axes z, y, x in angstrom), level 0 equal to
+      mrcfile's data (uint8 for labels), each level k with scale 2^k × the MRC's voxel size and
+      shape ceil(previous / 2); level 1 equal to data[::2, ::2, ::2] (labels, translation = the
+      MRC's origin) or to the mean of 2 × 2 × 2 blocks (values, translation + half a voxel).
 """
 
 import json
@@ -68,8 +75,59 @@ def write(out: Path) -> int:
     return 0
 
 
+def block_mean(d):
+    """Mean of each 2 x 2 x 2 block, partial blocks at odd edges averaging what exists."""
+    pad = [(0, n % 2) for n in d.shape]
+    s = np.pad(d.astype(np.float64), pad)
+    c = np.pad(np.ones_like(d, dtype=np.float64), pad)
+    def pool(a):
+        z, y, x = a.shape
+        return a.reshape(z // 2, 2, y // 2, 2, x // 2, 2).sum(axis=(1, 3, 5))
+    return pool(s) / pool(c)
+
+
+def check(kind: str, mrc_path: Path, zarr_path: Path) -> int:
+    import mrcfile
+    with mrcfile.open(mrc_path, permissive=False) as m:
+        data = np.asarray(m.data).copy()
+        voxel = float(m.voxel_size.x)
+        origin = [float(m.header.origin[a]) for a in "zyx"]
+    g = zarr.open_group(zarr_path, mode="r")
+    assert g.metadata.zarr_format == 2, g.metadata.zarr_format
+    ms = g.attrs["multiscales"][0]
+    assert ms["version"] == "0.4", ms
+    assert [a["name"] for a in ms["axes"]] == ["z", "y", "x"], ms["axes"]
+    assert all(a["unit"] == "angstrom" and a["type"] == "space" for a in ms["axes"]), ms["axes"]
+    prev = data.shape
+    for k, ds in enumerate(ms["datasets"]):
+        arr = g[ds["path"]]
+        t = {c["type"]: c[c["type"]] for c in ds["coordinateTransformations"]}
+        assert t["scale"] == [voxel * 2 ** k] * 3, (k, t)
+        shift = 0.0 if kind == "labels" else (2 ** k - 1) / 2 * voxel
+        assert np.allclose(t["translation"], [o + shift for o in origin]), (k, t, origin)
+        want = data.shape if k == 0 else tuple((n + 1) // 2 for n in prev)
+        assert arr.shape == want, (k, arr.shape, want)
+        prev = arr.shape
+        if kind == "labels":
+            assert arr.dtype == np.uint8, arr.dtype
+    l0 = g[ms["datasets"][0]["path"]][...]
+    assert np.array_equal(l0, data.astype(l0.dtype)), "level 0 differs from the MRC"
+    if len(ms["datasets"]) > 1:
+        l1 = g[ms["datasets"][1]["path"]][...]
+        want = data[::2, ::2, ::2] if kind == "labels" else block_mean(data)
+        # float16 maps (capsid's --probs f16) hold means rounded to half precision.
+        rtol = 2.0 ** -10 if l1.dtype == np.float16 else 1e-6
+        assert np.allclose(l1, want, rtol=rtol, atol=1e-6), "level 1 differs from numpy's downsampling"
+    if kind == "labels":
+        assert "image-label" in g.attrs, "label image without image-label metadata"
+    print(f"ok: {zarr_path} ({len(ms['datasets'])} levels)")
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "write":
         sys.exit(write(Path(sys.argv[2])))
+    if len(sys.argv) == 5 and sys.argv[1] == "check":
+        sys.exit(check(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])))
     print(__doc__)
     sys.exit(2)

@@ -201,6 +201,54 @@ fn train_resume_and_segment_a_shrec_folder() {
             }
         }
     }
+
+    // The same tomogram as OME-Zarr (written by capsid from the MRC) segments to the same label
+    // map, and --zarr writes every map as an OME-Zarr image too.
+    let zt = tmp.path().join("tomo_000.zarr");
+    capsid_io::zarr::write_ome_zarr(
+        &capsid_io::VolumeSource::open(&t0).unwrap(),
+        &t0,
+        &zt,
+        &capsid_io::zarr::MapKind::Values,
+        &capsid_io::zarr::OmeZarrOptions::default(),
+    )
+    .unwrap();
+    let seg2 = tmp.path().join("seg_zarr");
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "segment",
+            r,
+            zt.to_str().unwrap(),
+            "--out",
+            seg2.to_str().unwrap(),
+            "--overlap",
+            "4",
+            "--probs",
+            "f16",
+            "--blend",
+            "gaussian",
+            "--zarr",
+        ];
+        a.extend_from_slice(extra);
+        capsid(&a)
+    };
+    assert_ok(&run(&[]));
+    let from_mrc = mrc::read_volume(&seg.join("tomo_000_labels.mrc")).unwrap();
+    let from_zarr = mrc::read_volume(&seg2.join("tomo_000_labels.mrc")).unwrap();
+    assert_eq!(from_zarr.data, from_mrc.data);
+    assert_eq!(from_zarr.origin_a, [5.0, 6.0, 7.0]);
+    let image = mrc::read_volume(&seg2.join("tomo_000_labels.zarr")).unwrap();
+    assert_eq!(image.data, from_mrc.data);
+    assert_eq!(image.origin_a, [5.0, 6.0, 7.0]);
+    let probs = mrc::read_volume(&seg2.join("tomo_000_prob_ball.zarr")).unwrap();
+    let probs_mrc = mrc::read_volume(&seg2.join("tomo_000_prob_ball.mrc")).unwrap();
+    assert_eq!(probs.data, probs_mrc.data);
+    // An existing image is not replaced without --force; --skip-complete skips the tomogram.
+    let again = run(&[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_ok(&run(&["--skip-complete"]));
+    assert_ok(&run(&["--force"]));
 }
 
 #[test]

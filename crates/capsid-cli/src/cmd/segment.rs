@@ -20,15 +20,21 @@ Outputs per tomogram (the name is the file stem; SHREC's reconstruction.mrc take
   DIR/<tomo>_prob_<class>.mrc    with --probs f16|f32: probability of each target class (written
                                  as f16 without --probs when the model's pick_settings.toml picks
                                  a class by peaks of its probability map, for `capsid pick`)
+  DIR/<tomo>_labels.zarr, …      with --zarr: each map also as an OME-Zarr 0.4 image (Zarr v2,
+                                 blosc-zstd, levels at 1×, 2×, 4× the voxel size; labels
+                                 downsampled by nearest neighbour, probabilities by block means),
+                                 as copick and the cryoET Data Portal store segmentations
 
 Examples:
   capsid segment runs/tiny sim/reconstruction.mrc --out seg
   capsid segment runs/ribo t1.mrc t2.mrc --out seg --blend gaussian --tta \\
-      --probs f16")]
+      --probs f16
+  capsid segment runs/ribo run1/VoxelSpacing10.000/wbp.zarr --out seg --zarr")]
 pub struct Args {
     /// Trained model (run folder of `capsid train`).
     pub model: PathBuf,
-    /// Tomograms (MRC).
+    /// Tomograms (MRC, or OME-Zarr: a multiscale group, read at its finest level, or one level's
+    /// array such as `wbp.zarr/1`).
     #[arg(required = true)]
     pub tomograms: Vec<PathBuf>,
     /// Output folder.
@@ -68,6 +74,10 @@ pub struct Args {
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also write every map as an OME-Zarr multiscale image beside its MRC
+    /// (`<tomo>_labels.zarr`, `<tomo>_prob_<class>.zarr`).
+    #[arg(long)]
+    pub zarr: bool,
     /// Replace existing outputs.
     #[arg(long)]
     pub force: bool,
@@ -143,7 +153,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (tomo, name) in args.tomograms.iter().zip(&names) {
         capsid_core::guard::check_file_name_part("tomogram name", name)
             .with_context(|| format!("{}", tomo.display()))?;
-        let files = segmenter.output_files(&args.out, name);
+        let mut files = segmenter.output_files(&args.out, name);
+        if args.zarr {
+            let images: Vec<PathBuf> = files.iter().map(|f| f.with_extension("zarr")).collect();
+            files.extend(images);
+        }
         if args.skip_complete && files.iter().all(|f| capsid_core::guard::is_complete(f)) {
             eprintln!("{}: complete; skipped", files[0].display());
             continue;
@@ -166,6 +180,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let t0 = std::time::Instant::now();
             let r = segmenter.segment_file(tomo, &args.out, name, &mut |n| pb.inc(n))?;
             pb.finish_and_clear();
+            if args.zarr {
+                write_zarr_copies(&segmenter, &args.out, name, args.force)?;
+            }
             let counts: Vec<String> = segmenter
                 .class_names()
                 .iter()
@@ -204,6 +221,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         capsid_core::guard::remove_created_dirs(&created);
     }
     result
+}
+
+/// `--zarr`: the label map (and probability maps) of tomogram `name` in `out` written again as
+/// OME-Zarr images beside the MRC files.
+fn write_zarr_copies(
+    segmenter: &Segmenter,
+    out: &Path,
+    name: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    use capsid_io::zarr::{write_ome_zarr, MapKind, OmeZarrOptions};
+    let maps = segmenter.output_files(out, name);
+    let classes = segmenter.class_names().to_vec();
+    for (k, mrc) in maps.iter().enumerate() {
+        let kind = if k == 0 {
+            MapKind::Labels {
+                classes: classes.clone(),
+            }
+        } else {
+            MapKind::Values
+        };
+        let opts = OmeZarrOptions {
+            name: mrc
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            overwrite: force,
+            ..OmeZarrOptions::default()
+        };
+        let source = capsid_io::VolumeSource::open(mrc)?;
+        write_ome_zarr(&source, mrc, &mrc.with_extension("zarr"), &kind, &opts)?;
+    }
+    Ok(())
 }
 
 /// One tomogram of `--json`'s summary.

@@ -42,7 +42,7 @@ pub use lock::{lock_path, OutputLock};
 pub use panics::{catch_third_party_panic, caught_panics, in_third_party_code};
 pub use temp::{
     cleanup_this_process, create_output_dir, register_created_dir, remove_created_dirs,
-    sweep_stale, temp_file_in, temp_prefix,
+    sweep_stale, temp_dir_in, temp_file_in, temp_prefix,
 };
 
 use crate::error::CoreError;

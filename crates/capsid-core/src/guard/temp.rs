@@ -47,6 +47,34 @@ fn shutting_down() -> bool {
     SHUTTING_DOWN.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// Creates a temporary output folder in `dir` for an output written as a folder (an OME-Zarr
+/// image), named `.capsid-tmp-HOST.PID.NAME` so that [`cleanup_this_process`] and
+/// [`sweep_stale`] remove it like a temporary file if it is never renamed into place.
+pub fn temp_dir_in(dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    if shutting_down() {
+        return Err(std::io::Error::other("capsid is stopping (interrupted)"));
+    }
+    let path = dir.join(format!("{}{name}", temp_prefix()));
+    if path.exists() {
+        remove_file_or_folder(&path)?;
+    }
+    std::fs::create_dir(&path)?;
+    let mut dirs = lock_list(&TEMP_DIRS);
+    if !dirs.iter().any(|d| d == dir) {
+        dirs.push(dir.to_path_buf());
+    }
+    Ok(path)
+}
+
+/// Removes `p`, a file or a folder with everything in it.
+fn remove_file_or_folder(p: &Path) -> std::io::Result<()> {
+    if p.is_dir() {
+        std::fs::remove_dir_all(p)
+    } else {
+        std::fs::remove_file(p)
+    }
+}
+
 /// Remembers that this process created `dir`, so that [`cleanup_this_process`] removes it again
 /// if it is still empty when the process is interrupted.
 pub fn register_created_dir(dir: &Path) {
@@ -93,7 +121,7 @@ pub fn cleanup_this_process() {
         if let Ok(entries) = std::fs::read_dir(&d) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().starts_with(prefix) {
-                    let _ = std::fs::remove_file(e.path());
+                    let _ = remove_file_or_folder(&e.path());
                 }
             }
         }
@@ -128,7 +156,7 @@ pub fn sweep_stale(dir: &Path) -> usize {
             if host == host_name()
                 && pid != std::process::id()
                 && !process_alive(pid)
-                && std::fs::remove_file(e.path()).is_ok()
+                && remove_file_or_folder(&e.path()).is_ok()
             {
                 removed += 1;
             }

@@ -28,8 +28,8 @@ mod write;
 
 pub use header::{DataType, MrcHeader, HEADER_LEN, IMOD_STAMP, NVERSION};
 pub use read::{
-    decode as decode_voxels, read_block, read_block_with, read_header, read_label_map, read_mrc,
-    read_slab, read_slab_with, read_volume, read_volume_with, ReadOptions,
+    band_origin, decode as decode_voxels, read_block, read_block_with, read_header, read_label_map,
+    read_mrc, read_slab, read_slab_with, read_volume, read_volume_with, ReadOptions,
 };
 pub use write::{
     write_labels, write_labels_with, write_volume, write_volume_like, write_volume_with, LabelMode,

@@ -16,7 +16,7 @@ use crate::NnError;
 use burn::tensor::Device;
 use capsid_core::outputs::{label_map_file, prob_map_file, SegmentRecord};
 use capsid_core::ClassTable;
-use capsid_io::mrc::{self, LabelMode, MrcMode, MrcWriter, WriteOptions};
+use capsid_io::mrc::{LabelMode, MrcMode, MrcWriter, WriteOptions};
 use ndarray::Axis;
 use std::path::{Path, PathBuf};
 
@@ -175,7 +175,7 @@ impl Segmenter {
         files
     }
 
-    /// Segments the MRC tomogram `tomo` into `out` under `name` (see [`Self::output_files`]);
+    /// Segments the tomogram `tomo` (MRC or OME-Zarr) into `out` under `name` (see [`Self::output_files`]);
     /// `progress` is called with the number of windows done since its last call. The header
     /// (origin, voxel size) of the tomogram is copied to every output.
     pub fn segment_file(
@@ -185,7 +185,8 @@ impl Segmenter {
         name: &str,
         progress: &mut dyn FnMut(u64),
     ) -> Result<SegmentedTomogram, NnError> {
-        let header = mrc::read_header(tomo)?;
+        let source = capsid_io::VolumeSource::open(tomo)?;
+        let header = source.header();
         let shape = header.shape_zyx();
         let like = WriteOptions {
             like: Some(header.clone()),
@@ -226,7 +227,7 @@ impl Segmenter {
             shape,
             &self.config,
             &mut self.predictor,
-            &mut |z0, nz, y0, ny| Ok(mrc::read_block(tomo, z0, nz, y0, ny)?.data),
+            &mut |z0, nz, y0, ny| Ok(source.read_block(z0, nz, y0, ny)?.data),
             &mut |_z0, fg| {
                 let labels = argmax_labels_fg(&fg);
                 for &l in labels.iter() {

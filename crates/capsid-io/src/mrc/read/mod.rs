@@ -16,7 +16,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 use voxels::{check_finite, read_voxels, to_zyx};
 
-pub use slab::{read_block, read_block_with, read_slab, read_slab_with};
+pub use slab::{band_origin, read_block, read_block_with, read_slab, read_slab_with};
 pub use voxels::decode;
 
 /// Options for reading voxel values.

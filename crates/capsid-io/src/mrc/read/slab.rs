@@ -56,6 +56,21 @@ pub fn read_block(
     )
 }
 
+/// The origin `[x, y, z]` (Å) of a band that starts at row `y_start` of section `z_start` of a
+/// volume with origin `origin_a` and voxel size `voxel_size_a` (both `[x, y, z]`, Å).
+pub fn band_origin(
+    origin_a: [f32; 3],
+    voxel_size_a: [f32; 3],
+    y_start: usize,
+    z_start: usize,
+) -> [f32; 3] {
+    [
+        origin_a[0],
+        origin_a[1] + y_start as f32 * voxel_size_a[1],
+        origin_a[2] + z_start as f32 * voxel_size_a[2],
+    ]
+}
+
 /// [`read_block`] with options; `y_len` None means every row from `y_start`.
 pub fn read_block_with(
     path: &Path,
@@ -66,18 +81,7 @@ pub fn read_block_with(
     opts: ReadOptions,
 ) -> Result<Volume<f32>, IoError> {
     if crate::zarr::is_zarr(path) {
-        let z = crate::zarr::ZarrTomogram::open(path)?;
-        let h = z.header();
-        let ny = y_len.unwrap_or(h.ny.saturating_sub(y_start));
-        let data = z.read_block(z_start, z_len, y_start, ny)?;
-        let mut v = Volume::new(data, h.voxel_size_a[0]);
-        v.voxel_size_a = h.voxel_size_a;
-        v.origin_a = [
-            h.origin_a[0],
-            h.origin_a[1] + y_start as f32 * h.voxel_size_a[1],
-            h.origin_a[2] + z_start as f32 * h.voxel_size_a[2],
-        ];
-        return Ok(v);
+        return crate::zarr::ZarrTomogram::open(path)?.read_band(z_start, z_len, y_start, y_len);
     }
     let (file, comp) = open(path)?;
     // Checks `start .. start + len` against an axis of `n` `unit`; `what` ("slab z", "rows y")
@@ -184,13 +188,10 @@ pub fn read_block_with(
     if !opts.allow_non_finite && h.data_type().is_some_and(DataType::is_float) {
         check_finite(data.view(), path)?;
     }
-    let mut origin_a = h.origin_a;
-    origin_a[2] += z_start as f32 * h.voxel_size_a[2];
-    origin_a[1] += y_start as f32 * h.voxel_size_a[1];
     Ok(Volume {
         data,
         voxel_size_a: h.voxel_size_a,
-        origin_a,
+        origin_a: band_origin(h.origin_a, h.voxel_size_a, y_start, z_start),
     })
 }
 

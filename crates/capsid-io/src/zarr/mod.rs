@@ -7,6 +7,9 @@
 //! converted from nanometres when it is `nanometer`), axes `z, y, x`. Reads go chunk by chunk
 //! through `zarrs`, so a band of a tomogram touches only the chunks that hold it.
 //!
+//! Writing ([`write_ome_zarr`]): label and probability maps as OME-Zarr 0.4 multiscale images
+//! (Zarr v2, blosc-zstd, the layout copick and the Data Portal use for segmentations).
+//!
 //! The readers of [`crate::mrc`] (`read_header`, `read_volume`, `read_block`, …) accept a Zarr
 //! path wherever they accept an MRC file and come here; the header they return describes the
 //! level read (mode 2, the level's shape, voxel size and origin).
@@ -20,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zarrs::array::{Array, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
+
+mod write;
+pub use write::{write_ome_zarr, MapKind, OmeZarrOptions};
 
 /// Whether `path` is a Zarr group or array (a directory holding `zarr.json`, `.zgroup` or
 /// `.zarray`).
@@ -91,8 +97,11 @@ fn xyz(values: &[Value]) -> Option<[f64; 3]> {
     Some([v(0)?, v(1)?, v(2)?])
 }
 
-/// The levels of the multiscale image of the group at `root` (without shapes).
-fn read_levels(root: &Path, store: &Arc<FilesystemStore>) -> Result<Vec<ZarrLevel>, IoError> {
+/// The levels of the multiscale image of the group at `root`, each with its opened array.
+type OpenedLevels = Vec<(ZarrLevel, Array<FilesystemStore>)>;
+
+/// The levels of the multiscale image of the group at `root`, finest first, with their arrays.
+fn read_levels(root: &Path, store: &Arc<FilesystemStore>) -> Result<OpenedLevels, IoError> {
     let group = zarrs::group::Group::open(store.clone(), "/").map_err(|e| err(root, e))?;
     let ms = multiscales(group.attributes())
         .and_then(|m| m.first())
@@ -147,12 +156,13 @@ fn read_levels(root: &Path, store: &Arc<FilesystemStore>) -> Result<Vec<ZarrLeve
             ));
         }
         let s3 = &shape[shape.len() - 3..];
-        levels.push(ZarrLevel {
+        let level = ZarrLevel {
             path,
             shape_zyx: [s3[0] as usize, s3[1] as usize, s3[2] as usize],
             voxel_size_a: voxel.map(|v| (v * scale) as f32),
             origin_a: origin.map(|v| (v * scale) as f32),
-        });
+        };
+        levels.push((level, array));
     }
     Ok(levels)
 }
@@ -174,21 +184,20 @@ impl ZarrTomogram {
             (path.to_path_buf(), None)
         };
         let store = Arc::new(FilesystemStore::new(&root).map_err(|e| err(path, e))?);
-        let levels = read_levels(&root, &store)?;
+        let opened = read_levels(&root, &store)?;
         let level = match &wanted {
             None => 0,
-            Some(name) => levels
+            Some(name) => opened
                 .iter()
-                .position(|l| &l.path == name)
+                .position(|(l, _)| &l.path == name)
                 .ok_or_else(|| err(path, format!("'{name}' is not a level of the image")))?,
         };
-        let array =
-            Array::open(store, &format!("/{}", levels[level].path)).map_err(|e| err(path, e))?;
+        let (levels, mut arrays): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
         Ok(Self {
             path: path.to_path_buf(),
             levels,
             level,
-            array,
+            array: arrays.swap_remove(level),
         })
     }
 
@@ -244,44 +253,68 @@ impl ZarrTomogram {
         Array3::from_shape_vec((nz, ny, sx), values).map_err(|e| err(&self.path, e))
     }
 
+    /// Rows `y0 .. y0 + ny` (every row from `y0` when None) of sections `z0 .. z0 + nz` as a
+    /// volume whose origin is moved to the band's first voxel (see
+    /// [`crate::mrc::band_origin`]), so Å coordinates stay the tomogram's.
+    pub fn read_band(
+        &self,
+        z0: usize,
+        nz: usize,
+        y0: usize,
+        ny: Option<usize>,
+    ) -> Result<Volume<f32>, IoError> {
+        let l = self.current();
+        let ny = ny.unwrap_or(l.shape_zyx[1].saturating_sub(y0));
+        let data = self.read_block(z0, nz, y0, ny)?;
+        Ok(Volume {
+            data,
+            voxel_size_a: l.voxel_size_a,
+            origin_a: crate::mrc::band_origin(l.origin_a, l.voxel_size_a, y0, z0),
+        })
+    }
+
     /// The whole level as a volume.
     pub fn read_volume(&self) -> Result<Volume<f32>, IoError> {
-        let l = self.current();
-        let [nz, ny, _] = l.shape_zyx;
-        let data = self.read_block(0, nz, 0, ny)?;
-        let mut v = Volume::new(data, l.voxel_size_a[0]);
-        v.voxel_size_a = l.voxel_size_a;
-        v.origin_a = l.origin_a;
-        Ok(v)
+        self.read_band(0, self.current().shape_zyx[0], 0, None)
     }
 
     /// The values of `subset` as f32, whatever the stored numeric type.
     fn read_f32(&self, subset: &ArraySubset) -> Result<Vec<f32>, IoError> {
-        let a = &self.array;
-        let e = |e: zarrs::array::ArrayError| err(&self.path, e);
-        macro_rules! as_f32 {
-            ($($t:ty => $f:expr),*) => {{
-                $(if let Ok(v) = a.retrieve_array_subset::<Vec<$t>>(subset) {
-                    return Ok(v.into_iter().map($f).collect());
-                })*
-            }};
-        }
-        as_f32!(
-            f32 => |x| x,
-            half::f16 => |x: half::f16| x.to_f32(),
-            i8 => |x: i8| x as f32,
-            u8 => |x: u8| x as f32,
-            i16 => |x: i16| x as f32,
-            u16 => |x: u16| x as f32,
-            i32 => |x: i32| x as f32,
-            u32 => |x: u32| x as f32,
-            f64 => |x: f64| x as f32
-        );
-        // Not a numeric type capsid reads: report what the array is.
-        a.retrieve_array_subset::<Vec<f32>>(subset)
-            .map(|_| Vec::new())
-            .map_err(e)
+        retrieve_f32(&self.array, subset, &self.path)
     }
+}
+
+/// The values of `subset` of `array` (stored at `path`) as f32, whatever the stored numeric
+/// type.
+fn retrieve_f32(
+    a: &Array<FilesystemStore>,
+    subset: &ArraySubset,
+    path: &Path,
+) -> Result<Vec<f32>, IoError> {
+    // The first error (asked as f32) is the one reported when no numeric type fits.
+    let first = match a.retrieve_array_subset::<Vec<f32>>(subset) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    macro_rules! as_f32 {
+        ($($t:ty => $f:expr),*) => {{
+            $(if let Ok(v) = a.retrieve_array_subset::<Vec<$t>>(subset) {
+                return Ok(v.into_iter().map($f).collect());
+            })*
+        }};
+    }
+    as_f32!(
+        half::f16 => |x: half::f16| x.to_f32(),
+        i8 => |x: i8| x as f32,
+        u8 => |x: u8| x as f32,
+        i16 => |x: i16| x as f32,
+        u16 => |x: u16| x as f32,
+        i32 => |x: i32| x as f32,
+        u32 => |x: u32| x as f32,
+        f64 => |x: f64| x as f32
+    );
+    // Not a numeric type capsid reads: report what the array is.
+    Err(err(path, first))
 }
 
 /// Whether `path` is a Zarr v3 array (its `zarr.json` says `node_type: array`).
