@@ -249,6 +249,15 @@ fn train_resume_and_segment_a_shrec_folder() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert_ok(&run(&["--skip-complete"]));
     assert_ok(&run(&["--force"]));
+    // A voxel size the image has no level of is refused, naming the levels there are.
+    let e = run(&["--force", "--voxel-size", "20"]);
+    assert!(!e.status.success());
+    let msg = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        msg.contains("no level at 20 Å") && msg.contains("0 (10 Å)"),
+        "{msg}"
+    );
+    assert_ok(&run(&["--force", "--voxel-size", "10"]));
 }
 
 #[test]

@@ -33,6 +33,31 @@ impl VolumeSource {
         })
     }
 
+    /// Like [`Self::open`], at the voxel size `voxel_size_a` Å when given: an OME-Zarr group
+    /// is read at the level of that voxel size (within 1 %), and an MRC file (or a Zarr level)
+    /// whose voxel size differs by more than 1 % is an error naming the file and both sizes.
+    pub fn open_at(path: &Path, voxel_size_a: Option<f32>) -> Result<Self, IoError> {
+        let Some(want) = voxel_size_a else {
+            return Self::open(path);
+        };
+        if is_zarr(path) {
+            return Ok(Self::Zarr(Box::new(ZarrTomogram::open_at_voxel_size(
+                path, want,
+            )?)));
+        }
+        let source = Self::open(path)?;
+        let have = source.header().voxel_size_a[0];
+        if (have / want - 1.0).abs() > 0.01 {
+            return Err(IoError::format(
+                path,
+                format!(
+                    "voxel size {have} Å, not the {want} Å asked for (capsid prep --bin rescales a tomogram)"
+                ),
+            ));
+        }
+        Ok(source)
+    }
+
     /// The header: shape, voxel size and origin (for a Zarr level, a float32 header describing
     /// it).
     pub fn header(&self) -> MrcHeader {

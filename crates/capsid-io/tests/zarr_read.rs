@@ -168,3 +168,55 @@ fn zarr_python_stores_read_value_for_value() {
         }
     }
 }
+
+/// A level chosen by voxel size: the 20 Å level of the group, the group's own level 1 path, and
+/// errors listing the levels for a size there is none of; an MRC file of another voxel size is
+/// refused.
+#[test]
+fn levels_chosen_by_voxel_size() {
+    use capsid_io::zarr::ZarrTomogram;
+    use capsid_io::VolumeSource;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("img.zarr");
+    write_image(&root);
+    let z = ZarrTomogram::open_at_voxel_size(&root, 20.0).unwrap();
+    assert_eq!(z.current().path, "1");
+    assert_eq!(z.header().shape_zyx(), [6, 10, 9]);
+    // Level 1 holds its linear index (z * 90 + y * 9 + x) modulo 251.
+    assert_eq!(z.read_volume().unwrap().data[[1, 2, 3]], 111.0);
+    // Within 1 %.
+    assert_eq!(
+        ZarrTomogram::open_at_voxel_size(&root, 10.05)
+            .unwrap()
+            .level,
+        0
+    );
+    let e = ZarrTomogram::open_at_voxel_size(&root, 40.0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("img.zarr")
+            && e.contains("no level at 40 Å")
+            && e.contains("0 (10 Å), 1 (20 Å)"),
+        "{e}"
+    );
+    // A level path keeps its level: asking it for another size is an error.
+    let e = VolumeSource::open_at(&root.join("0"), Some(20.0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no level at 20 Å here"), "{e}");
+    let s = VolumeSource::open_at(&root, Some(20.0)).unwrap();
+    assert_eq!(s.header().voxel_size_a, [20.0; 3]);
+    // An MRC file is checked against the size asked for.
+    let mrc = dir.path().join("t.mrc");
+    let v = capsid_core::Volume::new(ndarray::Array3::<f32>::zeros((4, 5, 6)), 10.0);
+    capsid_io::mrc::write_volume(&mrc, &v, capsid_io::mrc::MrcMode::Float32).unwrap();
+    assert!(VolumeSource::open_at(&mrc, Some(10.0)).is_ok());
+    let e = VolumeSource::open_at(&mrc, Some(20.0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("t.mrc") && e.contains("voxel size 10 Å"), "{e}");
+}

@@ -21,7 +21,7 @@ Outputs per tomogram (the name is the file stem; SHREC's reconstruction.mrc take
                                  as f16 without --probs when the model's pick_settings.toml picks
                                  a class by peaks of its probability map, for `capsid pick`)
   DIR/<tomo>_labels.zarr, …      with --zarr: each map also as an OME-Zarr 0.4 image (Zarr v2,
-                                 blosc-zstd, levels at 1×, 2×, 4× the voxel size; labels
+                                 blosc-lz4, levels at 1×, 2×, 4× the voxel size; labels
                                  downsampled by nearest neighbour, probabilities by block means),
                                  as copick and the cryoET Data Portal store segmentations
 
@@ -29,7 +29,9 @@ Examples:
   capsid segment runs/tiny sim/reconstruction.mrc --out seg
   capsid segment runs/ribo t1.mrc t2.mrc --out seg --blend gaussian --tta \\
       --probs f16
-  capsid segment runs/ribo run1/VoxelSpacing10.000/wbp.zarr --out seg --zarr")]
+  capsid segment runs/ribo run1/VoxelSpacing10.000/wbp.zarr --out seg --zarr
+  capsid segment runs/ribo20 run1/VoxelSpacing10.000/wbp.zarr --out seg20 \\
+      --voxel-size 20")]
 pub struct Args {
     /// Trained model (run folder of `capsid train`).
     pub model: PathBuf,
@@ -74,6 +76,11 @@ pub struct Args {
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Voxel size (Å) to segment at: an OME-Zarr tomogram given as a multiscale group is read at
+    /// the level of this voxel size (e.g. 20 for level 1 of a copick 10 Å tomogram); any other
+    /// tomogram must have it (within 1 %). Default: a group's finest level, any voxel size.
+    #[arg(long, value_name = "Å")]
+    pub voxel_size: Option<f32>,
     /// Also write every map as an OME-Zarr multiscale image beside its MRC
     /// (`<tomo>_labels.zarr`, `<tomo>_prob_<class>.zarr`).
     #[arg(long)]
@@ -114,6 +121,9 @@ pub enum ProbsArg {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     crate::purge_freed_memory_at_once();
+    if args.voxel_size.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+        bail!("--voxel-size must be a positive number of Å");
+    }
     if args.threads == Some(0) {
         bail!("--threads must be at least 1 (leave it out to use all cores)");
     }
@@ -175,10 +185,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _guard = capsid_core::OutputGuard::new(&outputs, &inputs, args.force)?;
         let mut done = Vec::new();
         for (tomo, name, _) in &jobs {
-            let header = capsid_io::mrc::read_header(tomo)?;
+            let source = capsid_io::VolumeSource::open_at(tomo, args.voxel_size)?;
+            let header = source.header();
             let pb = crate::util::progress(segmenter.window_count(header.shape_zyx()) as u64, name);
             let t0 = std::time::Instant::now();
-            let r = segmenter.segment_file(tomo, &args.out, name, &mut |n| pb.inc(n))?;
+            let r = segmenter.segment_file(&source, tomo, &args.out, name, &mut |n| pb.inc(n))?;
             pb.finish_and_clear();
             if args.zarr {
                 write_zarr_copies(&segmenter, &args.out, name, args.force)?;

@@ -8,7 +8,7 @@
 //! through `zarrs`, so a band of a tomogram touches only the chunks that hold it.
 //!
 //! Writing ([`write_ome_zarr`]): label and probability maps as OME-Zarr 0.4 multiscale images
-//! (Zarr v2, blosc-zstd, the layout copick and the Data Portal use for segmentations).
+//! (Zarr v2, blosc-lz4, the layout copick and the Data Portal use for segmentations).
 //!
 //! The readers of [`crate::mrc`] (`read_header`, `read_volume`, `read_block`, …) accept a Zarr
 //! path wherever they accept an MRC file and come here; the header they return describes the
@@ -25,7 +25,7 @@ use zarrs::array::{Array, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 
 mod write;
-pub use write::{write_ome_zarr, MapKind, OmeZarrOptions};
+pub use write::{level_shapes, write_ome_zarr, Compressor, MapKind, OmeZarrOptions};
 
 /// Whether `path` is a Zarr group or array (a directory holding `zarr.json`, `.zgroup` or
 /// `.zarray`).
@@ -49,6 +49,9 @@ pub struct ZarrLevel {
     pub origin_a: [f32; 3],
 }
 
+/// A slab kept for band reads: its first section, its number of sections, its values.
+type CachedSlab = Option<(usize, usize, Arc<Array3<f32>>)>;
+
 /// An opened OME-Zarr tomogram at one of its levels.
 pub struct ZarrTomogram {
     path: PathBuf,
@@ -57,6 +60,10 @@ pub struct ZarrTomogram {
     /// The index of the level read.
     pub level: usize,
     array: Array<FilesystemStore>,
+    /// The last slab read for a band (its first section, its sections, every row): bands of
+    /// the same sections (a row of `segment`'s windows) are cut from it, so no chunk is decoded
+    /// again for each band. Holds one slab: `nz × y × x` float32 values.
+    slab: std::sync::Mutex<CachedSlab>,
 }
 
 fn err(path: &Path, what: impl std::fmt::Display) -> IoError {
@@ -198,7 +205,41 @@ impl ZarrTomogram {
             levels,
             level,
             array: arrays.swap_remove(level),
+            slab: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Opens the multiscale group at `path` at the level whose voxel size (along x) is within
+    /// 1 % of `voxel_size_a` Å; an error lists the levels there are. A level's array path
+    /// (`wbp.zarr/1`) is accepted when its own voxel size matches.
+    pub fn open_at_voxel_size(path: &Path, voxel_size_a: f32) -> Result<Self, IoError> {
+        let mut z = Self::open(path)?;
+        let matches = |l: &ZarrLevel| (l.voxel_size_a[0] / voxel_size_a - 1.0).abs() <= 0.01;
+        if matches(z.current()) {
+            return Ok(z);
+        }
+        let is_level_path = path.join(".zarray").is_file() || is_array_v3(path);
+        let found = z.levels.iter().position(matches).filter(|_| !is_level_path);
+        let Some(level) = found else {
+            let sizes: Vec<String> = z
+                .levels
+                .iter()
+                .map(|l| format!("{} ({} Å)", l.path, l.voxel_size_a[0]))
+                .collect();
+            return Err(err(
+                path,
+                format!(
+                    "no level at {voxel_size_a} Å {}(levels: {})",
+                    if is_level_path { "here " } else { "" },
+                    sizes.join(", ")
+                ),
+            ));
+        };
+        let store = z.array.storage();
+        z.array =
+            Array::open(store, &format!("/{}", z.levels[level].path)).map_err(|e| err(path, e))?;
+        z.level = level;
+        Ok(z)
     }
 
     /// The level read.
@@ -223,7 +264,9 @@ impl ZarrTomogram {
     }
 
     /// Rows `y0 .. y0 + ny` of sections `z0 .. z0 + nz`, every x, as f32 `[nz, ny, x]`;
-    /// NaN / infinite values are an error.
+    /// NaN / infinite values are an error. A band of some of the rows is cut from the slab of
+    /// its sections (every row), read once and kept until a band of other sections is asked
+    /// for: `segment` reads a row of windows' bands from one slab (memory: one slab).
     pub fn read_block(
         &self,
         z0: usize,
@@ -237,6 +280,10 @@ impl ZarrTomogram {
                 &self.path,
                 format!("block z {z0}..{}, y {y0}..{} is outside the volume ({sz} × {sy} × {sx}, z, y, x)", z0 + nz, y0 + ny),
             ));
+        }
+        if ny < sy {
+            let slab = self.slab(z0, nz)?;
+            return Ok(slab.slice(ndarray::s![.., y0..y0 + ny, ..]).to_owned());
         }
         let lead = self.array.dimensionality() - 3;
         let mut ranges: Vec<std::ops::Range<u64>> = vec![0..1; lead];
@@ -271,6 +318,21 @@ impl ZarrTomogram {
             voxel_size_a: l.voxel_size_a,
             origin_a: crate::mrc::band_origin(l.origin_a, l.voxel_size_a, y0, z0),
         })
+    }
+
+    /// Sections `z0 .. z0 + nz`, every row, from the slab cache or read (and kept) now.
+    fn slab(&self, z0: usize, nz: usize) -> Result<Arc<Array3<f32>>, IoError> {
+        let mut cached = self.slab.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((c0, cn, slab)) = cached.as_ref() {
+            if (*c0, *cn) == (z0, nz) {
+                return Ok(slab.clone());
+            }
+        }
+        // Release the previous slab before reading the next one.
+        *cached = None;
+        let slab = Arc::new(self.read_block(z0, nz, 0, self.current().shape_zyx[1])?);
+        *cached = Some((z0, nz, slab.clone()));
+        Ok(slab)
     }
 
     /// The whole level as a volume.

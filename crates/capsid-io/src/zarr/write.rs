@@ -1,6 +1,6 @@
 //! Writing maps (label maps, probability maps) as OME-Zarr 0.4 multiscale images: a Zarr v2
 //! group (`.zgroup`, `.zattrs` with `multiscales`), one array per level (`0`, `1`, …, each
-//! half the previous one along every axis), chunks `/`-separated and blosc-zstd compressed —
+//! half the previous one along every axis), chunks `/`-separated and blosc-lz4 compressed —
 //! the layout of the CZ cryoET Data Portal's and copick's segmentations, read by zarr-python,
 //! ome-zarr-py, napari and capsid itself.
 //!
@@ -30,11 +30,33 @@ pub enum MapKind {
     Values,
 }
 
+/// The blosc compressor of the chunks (byte shuffle, level 5 either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compressor {
+    /// blosc-lz4: zarr-python 2's default, what the CZ cryoET Data Portal stores; fast to read.
+    BloscLz4,
+    /// blosc-zstd: ome-zarr-py's default; smaller, slower to read.
+    BloscZstd,
+}
+
+impl Compressor {
+    /// blosc's `cname`.
+    fn cname(self) -> &'static str {
+        match self {
+            Compressor::BloscLz4 => "lz4",
+            Compressor::BloscZstd => "zstd",
+        }
+    }
+}
+
 /// Options of [`write_ome_zarr`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct OmeZarrOptions {
-    /// Chunk side, voxels (chunks are cubes, cut to the level's shape).
+    /// Chunk side, voxels (chunks are cubes, cut to the level's shape). The portal stores 256³;
+    /// capsid writes 64³ by default, since it writes one chunk of sections at a time.
     pub chunk: usize,
+    /// The chunks' compressor.
+    pub compressor: Compressor,
     /// At most this many levels (level 0 is the source's own sampling).
     pub max_levels: usize,
     /// A coarser level is made only while its smallest side stays at least this many voxels.
@@ -49,6 +71,7 @@ impl Default for OmeZarrOptions {
     fn default() -> Self {
         Self {
             chunk: 64,
+            compressor: Compressor::BloscLz4,
             max_levels: 3,
             min_side: 16,
             name: String::new(),
@@ -202,8 +225,8 @@ fn write_into(
                 "shape": shape,
                 "chunks": shape.map(|n| n.min(chunk)),
                 "dtype": stored.dtype(),
-                "compressor": {"id": "blosc", "cname": "zstd", "clevel": 5, "shuffle": 1,
-                               "blocksize": 0},
+                "compressor": {"id": "blosc", "cname": opts.compressor.cname(), "clevel": 5,
+                               "shuffle": 1, "blocksize": 0},
                 "fill_value": 0,
                 "order": "C",
                 "filters": null,

@@ -175,17 +175,18 @@ impl Segmenter {
         files
     }
 
-    /// Segments the tomogram `tomo` (MRC or OME-Zarr) into `out` under `name` (see [`Self::output_files`]);
-    /// `progress` is called with the number of windows done since its last call. The header
-    /// (origin, voxel size) of the tomogram is copied to every output.
+    /// Segments the tomogram `tomo` (MRC or OME-Zarr), opened as `source`, into `out` under
+    /// `name` (see [`Self::output_files`]); `progress` is called with the number of windows done
+    /// since its last call. The header (origin, voxel size) of the tomogram is copied to every
+    /// output.
     pub fn segment_file(
         &mut self,
+        source: &capsid_io::VolumeSource,
         tomo: &Path,
         out: &Path,
         name: &str,
         progress: &mut dyn FnMut(u64),
     ) -> Result<SegmentedTomogram, NnError> {
-        let source = capsid_io::VolumeSource::open(tomo)?;
         let header = source.header();
         let shape = header.shape_zyx();
         let like = WriteOptions {
