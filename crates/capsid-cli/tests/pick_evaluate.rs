@@ -444,3 +444,83 @@ fn evaluate_czii_rule_over_two_tomograms() {
     let table = run(args("eval_plain_table", &[]));
     assert!(table.starts_with("Rule one-to-one"), "{table}");
 }
+
+/// Several label maps (arguments and --list) into one list: each pick named by its tomogram,
+/// a table per tomogram, one record table per map; --skip-complete leaves a finished list alone;
+/// two maps of one tomogram name are refused.
+#[test]
+fn pick_many_maps_into_one_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    setup(d);
+    let (labels, _) = maps();
+    write_labels(&d.join("tA_labels.mrc"), &labels, LabelMode::Uint8Mode0).unwrap();
+    // tB: only the small ball.
+    let only_small = labels.data.mapv(|l| if l == 2 { 2 } else { 0 });
+    write_labels(
+        &d.join("tB_labels.mrc"),
+        &Volume::new(only_small, 10.0),
+        LabelMode::Uint8Mode0,
+    )
+    .unwrap();
+    std::fs::write(d.join("maps.txt"), "# second map\ntB_labels.mrc\n").unwrap();
+    let star = d.join("all.star");
+    let (map_a, list, classes) = (
+        d.join("tA_labels.mrc"),
+        d.join("maps.txt"),
+        d.join("classes.toml"),
+    );
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "pick",
+            s(&map_a),
+            "--list",
+            s(&list),
+            "--classes",
+            s(&classes),
+            "--out",
+            s(&star),
+        ];
+        a.extend_from_slice(extra);
+        capsid(&a)
+    };
+    let out = run(&[]);
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tA") && err.contains("tB"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 picks"));
+    let picks = read_particles(&star, &ReadOptions::default()).unwrap();
+    let in_tomo = |t: &str| {
+        picks
+            .iter()
+            .filter(|p| p.tomogram.as_deref() == Some(t))
+            .count()
+    };
+    assert_eq!((in_tomo("tA"), in_tomo("tB")), (3, 1));
+    assert!(picks
+        .iter()
+        .filter(|p| p.tomogram.as_deref() == Some("tB"))
+        .all(|p| p.class == "small"));
+    let record = std::fs::read_to_string(d.join("all.star.pick.toml")).unwrap();
+    assert_eq!(record.matches("[[tomogram]]").count(), 2, "{record}");
+    // A finished list is left alone with --skip-complete, refused without --force.
+    let before = std::fs::read(&star).unwrap();
+    let out = run(&["--skip-complete"]);
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("complete; skipped"));
+    assert!(!run(&[]).status.success());
+    assert_eq!(std::fs::read(&star).unwrap(), before);
+    // The same tomogram twice cannot be told apart.
+    let twice = d.join("twice.star");
+    let err = fails(&[
+        "pick",
+        s(&map_a),
+        s(&map_a),
+        "--classes",
+        s(&classes),
+        "--out",
+        s(&twice),
+    ]);
+    assert!(err.contains("'tA'"), "{err}");
+    assert!(!twice.exists());
+}

@@ -258,6 +258,55 @@ fn train_resume_and_segment_a_shrec_folder() {
         "{msg}"
     );
     assert_ok(&run(&["--force", "--voxel-size", "10"]));
+
+    // Many tomograms from a list file: a missing one fails alone, the others are segmented, the
+    // table says so and the exit status is non-zero; rerun with --skip-complete after fixing the
+    // list does nothing more.
+    let list = tmp.path().join("tomos.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# test tomograms\n{}\nmissing/tomo_009.mrc\n{} particles.txt\n",
+            t0.display(),
+            t1.display()
+        ),
+    )
+    .unwrap();
+    let seg3 = tmp.path().join("seg_list");
+    let many = |extra: &[&str]| {
+        let mut a = vec![
+            "segment",
+            r,
+            "--list",
+            list.to_str().unwrap(),
+            "--out",
+            seg3.to_str().unwrap(),
+            "--overlap",
+            "4",
+        ];
+        a.extend_from_slice(extra);
+        capsid(&a)
+    };
+    let out = many(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 of 3 tomograms failed"), "{err}");
+    assert!(
+        err.contains("3 tomograms: 2 done, 0 skipped, 1 failed"),
+        "{err}"
+    );
+    assert!(err.contains("tomo_009.mrc"), "{err}");
+    for name in ["tomo_000", "tomo_001"] {
+        assert!(seg3.join(format!("{name}_labels.mrc")).is_file());
+    }
+    std::fs::write(&list, format!("{}\n{}\n", t0.display(), t1.display())).unwrap();
+    let out = many(&["--skip-complete"]);
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 tomograms: 0 done, 2 skipped, 0 failed"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -70,3 +70,67 @@ mod tests {
         }
     }
 }
+
+/// The paths of a list file (`--list`): the first whitespace-separated field of every line that
+/// is not empty or a `#` comment (so a training list, `TOMO PARTICLES [LABELS]`, lists its
+/// tomograms), relative paths taken from the list file's folder. An unreadable or empty list is
+/// an error naming the file.
+pub fn read_path_list(path: &Path) -> Result<Vec<std::path::PathBuf>, CoreError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let paths: Vec<std::path::PathBuf> = text
+        .lines()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.starts_with('#'))
+        .filter_map(|t| t.split_whitespace().next())
+        .map(|f| {
+            let p = Path::new(f);
+            if p.is_relative() {
+                base.join(p)
+            } else {
+                p.to_path_buf()
+            }
+        })
+        .collect();
+    if paths.is_empty() {
+        return Err(CoreError::Invalid(format!(
+            "{}: the list names no file",
+            path.display()
+        )));
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    #[test]
+    fn list_files_give_first_fields_relative_to_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("tomos.txt");
+        std::fs::write(
+            &list,
+            "# test set\n\nt1.mrc\n  /abs/t2.mrc  t2.star\nsub/t3.zarr # comment after\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_path_list(&list).unwrap(),
+            vec![
+                dir.path().join("t1.mrc"),
+                std::path::PathBuf::from("/abs/t2.mrc"),
+                dir.path().join("sub/t3.zarr")
+            ]
+        );
+        std::fs::write(&list, "# nothing\n\n").unwrap();
+        let e = read_path_list(&list).unwrap_err().to_string();
+        assert!(
+            e.contains("tomos.txt") && e.contains("names no file"),
+            "{e}"
+        );
+        assert!(read_path_list(&dir.path().join("missing.txt")).is_err());
+    }
+}

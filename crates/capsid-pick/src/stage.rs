@@ -267,15 +267,7 @@ impl PickPlan {
 
     /// Writes `picked` to `out` (format by extension) and the record `<out>.pick.toml`.
     pub fn write(&self, picked: &Picked, out: &Path) -> Result<(), PickError> {
-        let wopts = WriteOptions {
-            classes: Some(self.request.classes.clone()),
-            voxel_size_a: (picked.voxel_size_a > 0.0).then_some(picked.voxel_size_a),
-            tomo_shape_xyz: picked.shape_xyz,
-            star: self.request.star,
-            optics: self.request.optics,
-            ..Default::default()
-        };
-        write_particles(out, &picked.picks, &wopts)?;
+        write_particles(out, &picked.picks, &self.write_options(picked))?;
         let record_path = record_file(out);
         let text = toml::to_string_pretty(&self.record(picked.picks.len()))
             .map_err(|e| with_file(&record_path, e))?;
@@ -283,6 +275,71 @@ impl PickPlan {
             std::io::Write::write_all(w, text.as_bytes())
         })?;
         Ok(())
+    }
+
+    /// Writes the picks of several maps to one list `out` (`plans[i]` picked `picked[i]`, each
+    /// a tomogram of its own, named in every pick) and the record `<out>.pick.toml`, one
+    /// `[[tomogram]]` table per map. The maps must share their voxel size (one optics group);
+    /// the tomograms' shape is written only when they share it.
+    pub fn write_many(plans: &[PickPlan], picked: &[Picked], out: &Path) -> Result<(), PickError> {
+        let (Some(first), Some(p0)) = (plans.first(), picked.first()) else {
+            return Err(invalid(format!("{}: no map to pick", out.display())));
+        };
+        for (plan, p) in plans.iter().zip(picked) {
+            let (a, b) = (p.voxel_size_a, p0.voxel_size_a);
+            if (a - b).abs() > 1e-3 * a.abs().max(b.abs()) {
+                return Err(invalid(format!(
+                    "{}: voxel size {a} Å, but the first map's is {b} Å (one list holds one voxel size)",
+                    plan.request.labels.as_deref().unwrap_or(Path::new("?")).display()
+                )));
+            }
+        }
+        let all: Vec<Particle> = picked
+            .iter()
+            .flat_map(|p| p.picks.iter().cloned())
+            .collect();
+        let same_shape = picked.iter().all(|p| p.shape_xyz == p0.shape_xyz);
+        let combined = Picked {
+            picks: all,
+            voxel_size_a: p0.voxel_size_a,
+            shape_xyz: if same_shape { p0.shape_xyz } else { None },
+        };
+        let wopts = first.write_options(&combined);
+        write_particles(out, &combined.picks, &wopts)?;
+        #[derive(Serialize)]
+        struct Many<'a> {
+            tomogram: Vec<PickRecord<'a>>,
+        }
+        let many = Many {
+            tomogram: plans
+                .iter()
+                .zip(picked)
+                .map(|(plan, p)| plan.record(p.picks.len()))
+                .collect(),
+        };
+        let record_path = record_file(out);
+        let text = toml::to_string_pretty(&many).map_err(|e| with_file(&record_path, e))?;
+        capsid_core::write_atomically(&record_path, |w| {
+            std::io::Write::write_all(w, text.as_bytes())
+        })?;
+        Ok(())
+    }
+
+    /// The tomogram name the picks get.
+    pub fn tomogram(&self) -> &str {
+        &self.tomogram
+    }
+
+    /// How `picked` is written: classes, voxel size, shape, STAR style and optics.
+    fn write_options(&self, picked: &Picked) -> WriteOptions {
+        WriteOptions {
+            classes: Some(self.request.classes.clone()),
+            voxel_size_a: (picked.voxel_size_a > 0.0).then_some(picked.voxel_size_a),
+            tomo_shape_xyz: picked.shape_xyz,
+            star: self.request.star,
+            optics: self.request.optics,
+            ..Default::default()
+        }
     }
 
     /// Mean shift or components of the label map, then the tuned peak classes.

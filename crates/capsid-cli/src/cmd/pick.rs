@@ -34,6 +34,11 @@ the score: cluster size in voxels (meanshift; components on a label map), probab
 smoothed probability (peaks) or mean probability (components on probability maps). The output format follows the extension (.star, .csv, .txt,
 .xml, .json). The resolved settings are written next to the output as <out>.pick.toml.
 
+Several label maps (arguments, --list): each is picked as one map would be (its own tomogram
+name, its model's settings, its probability maps beside it) and all picks go into one list
+(they must share their voxel size), with a table of picks per tomogram and class; a map that
+fails stops the command before anything is written.
+
 Examples:
   capsid pick tomo_labels.mrc --classes classes.toml --out tomo_picks.star
   capsid pick tomo_labels.mrc --classes classes.toml --bin 2 --min-size 50 \\
@@ -45,10 +50,16 @@ Examples:
       --prob proteasome=tomo_prob_proteasome.mrc --threshold 0.5 \\
       --out picks.star
   capsid pick --classes classes.toml --method peaks --threshold 0.8 \\
-      --prob globule=tomo_prob_globule.mrc --out globules.star")]
+      --prob globule=tomo_prob_globule.mrc --out globules.star
+  capsid pick seg/*_labels.mrc --classes classes.toml --out all_picks.star")]
 pub struct Args {
-    /// Label map (MRC) for meanshift / components.
-    pub labels: Option<PathBuf>,
+    /// Label map (MRC) for meanshift / components; several (or --list) pick several tomograms
+    /// into one list, each pick named by its tomogram (rlnTomoName).
+    pub labels: Vec<PathBuf>,
+    /// A list file of label maps, one per line (first field), relative to the list's folder;
+    /// `#` comments. Added to the maps given as arguments.
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
     /// Class table (TOML): names, labels, radii.
     #[arg(long, value_name = "TOML")]
     pub classes: PathBuf,
@@ -65,6 +76,10 @@ pub struct Args {
     /// Replace an existing output file (the previous one is kept as NAME.bak).
     #[arg(long)]
     pub force: bool,
+    /// Do nothing when the output exists (a finished list: rerunning a many-tomogram script
+    /// after an interruption redoes only what is missing).
+    #[arg(long, conflicts_with = "force")]
+    pub skip_complete: bool,
     /// Print the summary as JSON (`{"picks": N, "by_class": {...}, "out": PATH}`) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -113,6 +128,67 @@ pub struct Args {
     pub star: crate::grammar::StarArgs,
 }
 
+/// Several label maps into one list: each planned and picked as alone, then written together,
+/// with a table of picks per tomogram and class.
+fn pick_many(
+    args: &Args,
+    request: PickRequest,
+    maps: &[PathBuf],
+    classes: &ClassTable,
+) -> anyhow::Result<()> {
+    let mut plans = Vec::with_capacity(maps.len());
+    for m in maps {
+        let mut r = request.clone();
+        r.labels = Some(m.clone());
+        plans.push(r.plan()?);
+    }
+    let names: Vec<&str> = plans.iter().map(|p| p.tomogram()).collect();
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            bail!(
+                "{}: tomogram name '{n}' is that of an earlier map too; picks of both could not be told apart",
+                maps[i].display()
+            );
+        }
+    }
+    let record = capsid_pick::stage::record_file(&args.out);
+    let inputs: Vec<&Path> = plans.iter().flat_map(|p| p.inputs()).collect();
+    let _guard = capsid_core::OutputGuard::new(&[&args.out, &record], &inputs, args.force)?;
+    if args.force {
+        capsid_core::guard::keep_backup(&args.out)?;
+    }
+    let bar = crate::util::progress(maps.len() as u64, "pick");
+    let mut picked = Vec::with_capacity(plans.len());
+    for p in &plans {
+        picked.push(p.run(&mut |_| {})?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    capsid_pick::stage::PickPlan::write_many(&plans, &picked, &args.out)?;
+    let all: Vec<Particle> = picked
+        .iter()
+        .flat_map(|p| p.picks.iter().cloned())
+        .collect();
+    let names_classes = classes.names();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max(8);
+    let mut table = format!("{:<width$}", "tomogram");
+    for c in &names_classes {
+        table.push_str(&format!("  {c:>10}"));
+    }
+    table.push('\n');
+    for (n, p) in names.iter().zip(&picked) {
+        table.push_str(&format!("{n:<width$}"));
+        for c in &names_classes {
+            let k = p.picks.iter().filter(|q| &q.class == c).count();
+            table.push_str(&format!("  {k:>10}"));
+        }
+        table.push('\n');
+    }
+    eprint!("{table}");
+    print_summary(&all, classes, &args.out, args.json);
+    Ok(())
+}
+
 /// Prints the number of picks per class (as JSON with `--json`).
 fn print_summary(picks: &[Particle], classes: &ClassTable, out: &Path, json: bool) {
     let mut per_class: Vec<(String, usize)> = classes.names().into_iter().map(|n| (n, 0)).collect();
@@ -149,8 +225,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         26 => Connectivity::TwentySix,
         n => bail!("--connectivity must be 6 or 26, got {n}"),
     };
+    let mut maps = args.labels.clone();
+    if let Some(list) = &args.list {
+        maps.extend(capsid_core::fsutil::read_path_list(list)?);
+    }
+    if args.skip_complete && capsid_core::guard::is_complete(&args.out) {
+        eprintln!("{}: complete; skipped", args.out.display());
+        return Ok(());
+    }
+    if maps.len() > 1 && (!args.prob.is_empty() || args.tomo_name.is_some()) {
+        bail!("--prob and --tomo-name name one tomogram's maps: give one label map with them");
+    }
     let request = PickRequest {
-        labels: args.labels.clone(),
+        labels: maps.first().cloned(),
         probs,
         classes: classes.clone(),
         classes_file: args.classes.clone(),
@@ -185,6 +272,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         star: args.star.star_style,
         optics: args.star.optics(),
     };
+    if maps.len() > 1 {
+        return pick_many(&args, request, &maps, &classes);
+    }
     let plan = request.plan()?;
     if let Some(p) = plan.settings_path() {
         eprintln!("picking settings: {}", p.display());

@@ -14,6 +14,10 @@ slab by slab as it is finished, so memory stays near one patch-thick slab of cla
 whatever the depth. Windows are z-score normalised each, as in
 training.
 
+Many tomograms (arguments and --list): one that fails is reported and the others go on; a table
+at the end says what was done, skipped and failed, and the exit status is non-zero when any
+failed. With --skip-complete, rerunning the same command does only what is missing.
+
 Outputs per tomogram (the name is the file stem; SHREC's reconstruction.mrc takes its folder's name):
   DIR/<tomo>_labels.mrc          uint8 label map (mode 0, IMOD unsigned flag), 0 = background, classes
                                  1..K as in MODEL/class_table.toml; header (origin, voxel size) copied
@@ -30,6 +34,7 @@ Examples:
   capsid segment runs/ribo t1.mrc t2.mrc --out seg --blend gaussian --tta \\
       --probs f16
   capsid segment runs/ribo run1/VoxelSpacing10.000/wbp.zarr --out seg --zarr
+  capsid segment runs/ribo --list test_tomos.txt --out seg --skip-complete
   capsid segment runs/ribo20 run1/VoxelSpacing10.000/wbp.zarr --out seg20 \\
       --voxel-size 20")]
 pub struct Args {
@@ -37,8 +42,13 @@ pub struct Args {
     pub model: PathBuf,
     /// Tomograms (MRC, or OME-Zarr: a multiscale group, read at its finest level, or one level's
     /// array such as `wbp.zarr/1`).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "list")]
     pub tomograms: Vec<PathBuf>,
+    /// A list file of tomograms, one per line (the first field: a training list file
+    /// `TOMO PARTICLES [LABELS]` will do), relative to the list's folder; `#` comments. Added to
+    /// the tomograms given as arguments.
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -156,11 +166,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "the model picks some classes by peaks of their probability maps: writing them (f16)"
         );
     }
-    let names = capsid_core::outputs::tomogram_names(&args.tomograms);
+    let mut tomograms = args.tomograms.clone();
+    if let Some(list) = &args.list {
+        tomograms.extend(capsid_core::fsutil::read_path_list(list)?);
+    }
+    let names = capsid_core::outputs::tomogram_names(&tomograms);
     // The outputs of each tomogram; with --skip-complete, tomograms whose outputs all exist are
     // left out.
     let mut jobs: Vec<(&PathBuf, &String, Vec<PathBuf>)> = Vec::new();
-    for (tomo, name) in args.tomograms.iter().zip(&names) {
+    let mut table: Vec<SummaryRow> = Vec::new();
+    for (tomo, name) in tomograms.iter().zip(&names) {
         capsid_core::guard::check_file_name_part("tomogram name", name)
             .with_context(|| format!("{}", tomo.display()))?;
         let mut files = segmenter.output_files(&args.out, name);
@@ -170,6 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         if args.skip_complete && files.iter().all(|f| capsid_core::guard::is_complete(f)) {
             eprintln!("{}: complete; skipped", files[0].display());
+            table.push(SummaryRow::new(name, "skipped (complete)"));
             continue;
         }
         jobs.push((tomo, name, files));
@@ -181,49 +197,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .flat_map(|(_, _, f)| f.iter().map(PathBuf::as_path))
             .collect();
         let mut inputs: Vec<&Path> = vec![&args.model];
-        inputs.extend(args.tomograms.iter().map(PathBuf::as_path));
+        inputs.extend(tomograms.iter().map(PathBuf::as_path));
         let _guard = capsid_core::OutputGuard::new(&outputs, &inputs, args.force)?;
         let mut done = Vec::new();
+        let mut failed = 0;
         for (tomo, name, _) in &jobs {
-            let source = capsid_io::VolumeSource::open_at(tomo, args.voxel_size)?;
-            let header = source.header();
-            let pb = crate::util::progress(segmenter.window_count(header.shape_zyx()) as u64, name);
             let t0 = std::time::Instant::now();
-            let r = segmenter.segment_file(&source, tomo, &args.out, name, &mut |n| pb.inc(n))?;
-            pb.finish_and_clear();
-            if args.zarr {
-                write_zarr_copies(&segmenter, &args.out, name, args.force)?;
+            match segment_one(&mut segmenter, &args, tomo, name) {
+                Ok(r) => {
+                    let mut row = SummaryRow::new(name, "done");
+                    row.windows = Some(r.windows);
+                    row.seconds = Some(t0.elapsed().as_secs_f64());
+                    row.voxels = r.voxels_per_label[1..].to_vec();
+                    table.push(row);
+                    done.push(SegmentedJson {
+                        tomogram: tomo.to_path_buf(),
+                        label_map: r.label_map.clone(),
+                        windows: r.windows,
+                        seconds: t0.elapsed().as_secs_f64(),
+                        voxels_per_class: segmenter
+                            .class_names()
+                            .iter()
+                            .cloned()
+                            .zip(r.voxels_per_label[1..].iter().copied())
+                            .collect(),
+                    });
+                }
+                // One tomogram: its error is the command's.
+                Err(e) if tomograms.len() == 1 => return Err(e),
+                // Many: say which failed and go on with the others.
+                Err(e) => {
+                    eprintln!("error: {}: {e:#}", tomo.display());
+                    failed += 1;
+                    table.push(SummaryRow::new(name, &format!("failed: {e:#}")));
+                }
             }
-            let counts: Vec<String> = segmenter
-                .class_names()
-                .iter()
-                .enumerate()
-                .map(|(k, c)| format!("{c} {}", r.voxels_per_label[k + 1]))
-                .collect();
-            eprintln!(
-                "{}: {} windows; voxels per class: {}",
-                r.label_map.display(),
-                r.windows,
-                counts.join(", ")
-            );
-            done.push(SegmentedJson {
-                tomogram: tomo.to_path_buf(),
-                label_map: r.label_map.clone(),
-                windows: r.windows,
-                seconds: t0.elapsed().as_secs_f64(),
-                voxels_per_class: segmenter
-                    .class_names()
-                    .iter()
-                    .cloned()
-                    .zip(r.voxels_per_label[1..].iter().copied())
-                    .collect(),
-            });
+        }
+        if tomograms.len() > 1 {
+            eprint!("{}", summary_table(&table, segmenter.class_names()));
         }
         if !jobs.is_empty() {
-            segmenter.record(&args.tomograms).write(&args.out)?;
+            segmenter.record(&tomograms).write(&args.out)?;
         }
         if args.json {
             println!("{}", serde_json::to_string_pretty(&done)?);
+        }
+        if failed > 0 {
+            bail!(
+                "{failed} of {} tomograms failed (see above); rerun with --skip-complete to do only those",
+                tomograms.len()
+            );
         }
         anyhow::Ok(())
     })();
@@ -232,6 +255,98 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         capsid_core::guard::remove_created_dirs(&created);
     }
     result
+}
+
+/// Segments one tomogram into `args.out` (and its OME-Zarr copies with `--zarr`), printing
+/// one line of counts.
+fn segment_one(
+    segmenter: &mut Segmenter,
+    args: &Args,
+    tomo: &Path,
+    name: &str,
+) -> anyhow::Result<capsid_nn::segment::SegmentedTomogram> {
+    let source = capsid_io::VolumeSource::open_at(tomo, args.voxel_size)?;
+    let header = source.header();
+    let pb = crate::util::progress(segmenter.window_count(header.shape_zyx()) as u64, name);
+    let r = segmenter.segment_file(&source, tomo, &args.out, name, &mut |n| pb.inc(n))?;
+    pb.finish_and_clear();
+    if args.zarr {
+        write_zarr_copies(segmenter, &args.out, name, args.force)?;
+    }
+    let counts: Vec<String> = segmenter
+        .class_names()
+        .iter()
+        .enumerate()
+        .map(|(k, c)| format!("{c} {}", r.voxels_per_label[k + 1]))
+        .collect();
+    eprintln!(
+        "{}: {} windows; voxels per class: {}",
+        r.label_map.display(),
+        r.windows,
+        counts.join(", ")
+    );
+    Ok(r)
+}
+
+/// One tomogram's line of the summary table printed after several tomograms.
+struct SummaryRow {
+    name: String,
+    status: String,
+    windows: Option<usize>,
+    seconds: Option<f64>,
+    /// Voxels of each class (label 1 first).
+    voxels: Vec<u64>,
+}
+
+impl SummaryRow {
+    fn new(name: &str, status: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            status: status.to_string(),
+            windows: None,
+            seconds: None,
+            voxels: Vec::new(),
+        }
+    }
+}
+
+/// The summary of a many-tomogram run: one line per tomogram (done, skipped or failed, windows,
+/// seconds, voxels per class) and a total line.
+fn summary_table(rows: &[SummaryRow], classes: &[String]) -> String {
+    use std::fmt::Write;
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(9);
+    let mut t = format!(
+        "\n{:<width$}  {:>7}  {:>8}",
+        "tomogram", "windows", "seconds"
+    );
+    for c in classes {
+        let _ = write!(t, "  {c:>10}");
+    }
+    t.push_str("  status\n");
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for r in rows {
+        let _ = write!(
+            t,
+            "{:<width$}  {:>7}  {:>8}",
+            r.name,
+            opt(r.windows.map(|w| w.to_string())),
+            opt(r.seconds.map(|s| format!("{s:.1}")))
+        );
+        for k in 0..classes.len() {
+            let _ = write!(t, "  {:>10}", opt(r.voxels.get(k).map(|v| v.to_string())));
+        }
+        let _ = writeln!(t, "  {}", r.status);
+    }
+    let count = |s: &str| rows.iter().filter(|r| r.status.starts_with(s)).count();
+    let _ = writeln!(
+        t,
+        "{} tomograms: {} done, {} skipped, {} failed",
+        rows.len(),
+        count("done"),
+        count("skipped"),
+        count("failed")
+    );
+    t
 }
 
 /// `--zarr`: the label map (and probability maps) of tomogram `name` in `out` written again as
