@@ -43,7 +43,7 @@ pub use error::EvalError;
 pub use hitbox::{hitbox, HitboxReport};
 pub use matching::{ConfusionMatrix, EvalParams, MatchRule};
 pub use metrics::Counts;
-pub use report::{evaluate_picks, ClassScores, EvaluationReport, MacroScores};
+pub use report::{evaluate_picks, ClassScores, EvaluationReport, MacroScores, TomogramScores};
 pub use stage::EvaluateRequest;
 pub use tune::{tune_min_fraction, tune_min_score, TunedThreshold};
 pub use voxel::{pr_curve, voxel_scores, PrCurve, PrPoint, VoxelScores};

@@ -40,6 +40,22 @@ pub struct ClassScores {
     pub mean_distance_vox: f64,
 }
 
+/// One tomogram's one-to-one figures (its picks against its true particles), when picks or
+/// truth name several tomograms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TomogramScores {
+    pub tomogram: String,
+    pub n_picks: u64,
+    pub n_truth: u64,
+    /// Counts pooled over classes.
+    pub pooled: Counts,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// F1 of each class, in class-table order.
+    pub class_f1: Vec<f64>,
+}
+
 /// Averages over classes (see the module doc for which classes count).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MacroScores {
@@ -85,6 +101,10 @@ pub struct EvaluationReport {
     /// summaries and with the one-to-one rule).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub czii: Option<CziiReport>,
+    /// Per-tomogram figures, when picks or truth name more than one tomogram (picks without a
+    /// name are left out of them; the per-class scores above hold every pick).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tomograms: Vec<TomogramScores>,
     /// Voxel-level scores, when predicted and true label maps were given.
     pub voxel: Vec<VoxelScores>,
     /// PR curves, one per probability map given.
@@ -250,9 +270,50 @@ pub fn evaluate_picks(
         decoys: None,
         czii: (params.rule == MatchRule::Czii)
             .then(|| crate::czii::score_prepared(picks, &prep, classes, params)),
+        tomograms: per_tomogram(picks, truth, classes, params)?,
         voxel: Vec::new(),
         pr_curves: Vec::new(),
     })
+}
+
+/// The figures of each tomogram named by `picks` or `truth` (sorted by name), when there are
+/// two or more; empty otherwise.
+fn per_tomogram(
+    picks: &[Particle],
+    truth: &[Particle],
+    classes: &ClassTable,
+    params: &EvalParams,
+) -> Result<Vec<TomogramScores>, EvalError> {
+    let names: std::collections::BTreeSet<&str> = picks
+        .iter()
+        .chain(truth)
+        .filter_map(|p| p.tomogram.as_deref())
+        .collect();
+    if names.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let of = |list: &[Particle]| -> Vec<Particle> {
+            list.iter()
+                .filter(|p| p.tomogram.as_deref() == Some(name))
+                .cloned()
+                .collect()
+        };
+        // One tomogram: the nested evaluation has no breakdown of its own.
+        let r = evaluate_picks(&of(picks), &of(truth), classes, params)?;
+        out.push(TomogramScores {
+            tomogram: name.to_string(),
+            n_picks: r.n_picks,
+            n_truth: r.n_truth,
+            pooled: r.pooled,
+            precision: r.pooled_precision,
+            recall: r.pooled_recall,
+            f1: r.pooled_f1,
+            class_f1: r.classes.iter().map(|c| c.f1).collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// Macro averages and weighted F-beta over classes with any truth or pick.
@@ -313,6 +374,42 @@ pub(crate) fn f3(v: f64) -> String {
 }
 
 impl EvaluationReport {
+    /// The per-tomogram section of [`Self::to_table`]: picks, true particles, pooled TP FP FN
+    /// P R F1 and each class's F1, one line per tomogram.
+    fn tomogram_table(&self) -> String {
+        let w = name_width(self.tomograms.iter().map(|t| t.tomogram.as_str())).max(8);
+        let mut s = format!(
+            "\nPer tomogram (one-to-one, classes pooled; F1 per class after)\n{:<w$} {:>6} {:>6}",
+            "tomogram", "picks", "true"
+        );
+        for c in ["TP", "FP", "FN", "P", "R", "F1"] {
+            s += &format!(" {c:>6}");
+        }
+        for c in &self.classes {
+            s += &format!(" {:>8}", c.class);
+        }
+        s.push('\n');
+        for t in &self.tomograms {
+            s += &format!(
+                "{:<w$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6.3} {:>6.3} {:>6.3}",
+                t.tomogram,
+                t.n_picks,
+                t.n_truth,
+                t.pooled.tp,
+                t.pooled.fp,
+                t.pooled.fn_,
+                t.precision,
+                t.recall,
+                t.f1
+            );
+            for f in &t.class_f1 {
+                s += &format!(" {f:>8.3}");
+            }
+            s.push('\n');
+        }
+        s
+    }
+
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<String, EvalError> {
         Ok(serde_json::to_string_pretty(self)?)
@@ -388,6 +485,9 @@ impl EvaluationReport {
             m.fbeta_weighted,
             self.confusion.to_table()
         );
+        if !self.tomograms.is_empty() {
+            s += &self.tomogram_table();
+        }
         if let Some(d) = &self.decoys {
             s += &d.to_table();
         }
@@ -441,6 +541,46 @@ mod tests {
 
     fn table() -> ClassTable {
         crate::test_table(&[("a", 4.0), ("b", 2.0), ("unused", 3.0)])
+    }
+
+    #[test]
+    fn several_tomograms_get_a_line_each() {
+        let at = |class: &str, x: f64, tomo: &str| {
+            let mut p = Particle::new(class, x, 10.0, 10.0);
+            p.tomogram = Some(tomo.into());
+            p
+        };
+        // T1: one a found, one missed. T2: the a pick lies where T1's missed particle is (another
+        // tomogram: no match), b found.
+        let truth = vec![
+            at("a", 10.0, "T1"),
+            at("a", 30.0, "T1"),
+            at("b", 50.0, "T2"),
+        ];
+        let picks = vec![
+            at("a", 10.5, "T1"),
+            at("a", 30.0, "T2"),
+            at("b", 50.5, "T2"),
+        ];
+        let r = evaluate_picks(&picks, &truth, &table(), &EvalParams::default()).unwrap();
+        assert_eq!(r.pooled.tp, 2);
+        let t: Vec<(&str, u64, u64, u64)> = r
+            .tomograms
+            .iter()
+            .map(|t| (t.tomogram.as_str(), t.pooled.tp, t.pooled.fp, t.pooled.fn_))
+            .collect();
+        assert_eq!(t, vec![("T1", 1, 0, 1), ("T2", 1, 1, 0)]);
+        assert_eq!(r.tomograms[0].class_f1[0], 2.0 / 3.0);
+        assert_eq!(r.tomograms[1].class_f1[1], 1.0);
+        let text = r.to_table();
+        assert!(
+            text.contains("Per tomogram") && text.contains("T2"),
+            "{text}"
+        );
+        // One tomogram (or none named): no breakdown.
+        let r = evaluate_picks(&picks[..1], &truth[..2], &table(), &EvalParams::default()).unwrap();
+        assert!(r.tomograms.is_empty());
+        assert!(!r.to_table().contains("Per tomogram"));
     }
 
     #[test]
