@@ -80,3 +80,105 @@ fn bad_input_is_one_line_and_exit_2() {
         assert!(!out.join("reconstruction.mrc").exists());
     }
 }
+
+/// `--copick DIR`: the simulation as a copick project — configuration with every class as a
+/// pickable object, each tomogram as an OME-Zarr run at its voxel spacing equal to its MRC, and
+/// the true particles as picks of user `curation` (Å) that read back to the SHREC positions;
+/// copick itself opens it when CAPSID_PYTHON has copick (skipped without it, a failure under
+/// CAPSID_REQUIRE_INTEROP).
+#[test]
+fn copick_project_of_a_simulation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sim");
+    let cp = dir.path().join("project");
+    let st = capsid()
+        .args([
+            "simulate",
+            "--preset",
+            "tiny",
+            "--seed",
+            "4",
+            "--tomograms",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--copick")
+        .arg(&cp)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cp.join("copick_config.json")).unwrap())
+            .unwrap();
+    let objects: Vec<&str> = config["pickable_objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert!(objects.contains(&"ribosome"), "{config}");
+    let table = capsid_core::ClassTable::load(&out.join("class_table.toml")).unwrap();
+    for run in ["tomo_000", "tomo_001"] {
+        let mrc = out.join(run).join("reconstruction.mrc");
+        let zarr = cp.join(format!("ExperimentRuns/{run}/VoxelSpacing20.000/wbp.zarr"));
+        let a = capsid_io::mrc::read_volume(&mrc).unwrap();
+        let b = capsid_io::mrc::read_volume(&zarr).unwrap();
+        assert_eq!(a.data, b.data, "{run}");
+        assert_eq!(b.voxel_size_a, [20.0; 3]);
+        let ropts = capsid_io::particles::ReadOptions {
+            classes: Some(table.clone()),
+            ..Default::default()
+        };
+        let truth = capsid_io::particles::read_particles(
+            &out.join(run).join("particle_locations.txt"),
+            &ropts,
+        )
+        .unwrap();
+        let picks = cp.join(format!(
+            "ExperimentRuns/{run}/Picks/curation_0_ribosome.json"
+        ));
+        let got = capsid_io::particles::read_particles(&picks, &ropts).unwrap();
+        let want: Vec<_> = truth.iter().filter(|p| p.class == "ribosome").collect();
+        assert_eq!(got.len(), want.len(), "{run}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g.x - w.x).abs() < 1e-6 && (g.z - w.z).abs() < 1e-6,
+                "{run}"
+            );
+            assert_eq!(g.tomogram.as_deref(), Some(run));
+        }
+    }
+    // copick's own reading.
+    let python = match std::env::var("CAPSID_PYTHON") {
+        Ok(p) => p,
+        Err(_) => {
+            assert!(
+                std::env::var("CAPSID_REQUIRE_INTEROP").map_or(true, |v| v.is_empty() || v == "0"),
+                "CAPSID_REQUIRE_INTEROP is set but CAPSID_PYTHON is not"
+            );
+            eprintln!("skipped: set CAPSID_PYTHON to a Python with copick");
+            return;
+        }
+    };
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/copick_interop.py");
+    let r = Command::new(python)
+        .arg(script)
+        .arg("check")
+        .arg(cp.join("copick_config.json"))
+        .arg(&out)
+        .arg("20")
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+}

@@ -7,8 +7,10 @@
 //! * [`particles`]: particle lists (STAR, CSV, XML, JSON) as [`capsid_core::Particle`]s.
 //! * [`zarr`]: OME-Zarr tomograms (v2 / v3, blosc / zstd / gzip, sharding), read by chunk.
 //! * [`VolumeSource`]: a tomogram (MRC or OME-Zarr) opened once and read band by band.
+//! * [`copick_project`]: copick projects' layout (configuration, runs, tomograms, picks).
 //! * [`error`]: [`IoError`], the crate's one error type; every error names its file.
 
+pub mod copick_project;
 pub mod error;
 pub mod mrc;
 pub mod particles;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 #[command(after_help = "Examples:
   capsid simulate --preset tiny --seed 3 --out sim_tiny
   capsid simulate --preset shrec-like --seed 1 --preview --out shrec
+  capsid simulate --preset hard --out hard --copick hard_copick
   capsid simulate --preset demo --class-from-model 4v5d.cif:ribosome70s \\
       --count ribosome70s=8 --out sim
 
@@ -84,9 +85,98 @@ pub struct Args {
     /// Write PNGs of the central XY and XZ slices of each reconstruction.
     #[arg(long)]
     pub preview: bool,
+    /// Also write the simulation as a copick project in this folder (copick_config.json; per
+    /// tomogram a run with its reconstruction as OME-Zarr, `VoxelSpacing<size>/wbp.zarr`, and the
+    /// true particles of each class as picks of user `curation`, session `0`, in Å), as the CZII
+    /// challenge's data come.
+    #[arg(long, value_name = "DIR")]
+    pub copick: Option<PathBuf>,
     /// Replace an existing output folder's simulation.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--copick DIR`: the simulation in `out` (SHREC layout: one folder per tomogram) written as a
+/// copick project at `dir`: configuration, OME-Zarr tomograms, ground-truth picks.
+fn write_copick(
+    out: &std::path::Path,
+    summaries: &[capsid_sim::TomogramSummary],
+    dir: &std::path::Path,
+    force: bool,
+) -> anyhow::Result<()> {
+    use capsid_io::copick_project::{self as cp, PickableObject};
+    use capsid_io::particles::{
+        read_particles, write_particles, Format, ReadOptions, WriteOptions,
+    };
+    use capsid_io::zarr::{write_ome_zarr, MapKind, OmeZarrOptions};
+    let table = capsid_core::ClassTable::load(&out.join("class_table.toml"))?;
+    let mut voxel = None;
+    for s in summaries {
+        let tomo = s.dir.join("reconstruction.mrc");
+        let source = capsid_io::VolumeSource::open(&tomo)?;
+        let vs = source.header().voxel_size_a[0] as f64;
+        voxel.get_or_insert(vs);
+        let zarr = cp::tomogram_path(dir, &s.name, vs, "wbp");
+        std::fs::create_dir_all(zarr.parent().unwrap_or(dir))?;
+        let opts = OmeZarrOptions {
+            name: s.name.clone(),
+            overwrite: force,
+            ..OmeZarrOptions::default()
+        };
+        write_ome_zarr(&source, &tomo, &zarr, &MapKind::Values, &opts)?;
+        let ropts = ReadOptions {
+            classes: Some(table.clone()),
+            ..Default::default()
+        };
+        let truth = read_particles(&s.dir.join("particle_locations.txt"), &ropts)?;
+        for c in &table.classes {
+            let mut mine: Vec<capsid_core::Particle> = truth
+                .iter()
+                .filter(|p| p.class == c.name)
+                .cloned()
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            for p in &mut mine {
+                p.tomogram = Some(s.name.clone());
+            }
+            let path = cp::picks_path(dir, &s.name, "curation", "0", &c.name);
+            std::fs::create_dir_all(path.parent().unwrap_or(dir))?;
+            let wopts = WriteOptions {
+                format: Some(Format::CopickJson),
+                voxel_size_a: Some(vs),
+                copick_user_id: Some("curation".into()),
+                copick_session_id: Some("0".into()),
+                ..Default::default()
+            };
+            write_particles(&path, &mine, &wopts)?;
+        }
+    }
+    let vs = voxel.unwrap_or(10.0);
+    let objects: Vec<PickableObject> = table
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(k, c)| PickableObject {
+            name: c.name.clone(),
+            label: c.label,
+            radius_a: match c.radius() {
+                capsid_core::Radius::Angstrom(a) => a,
+                capsid_core::Radius::Voxels(v) => v * vs,
+            },
+            color: cp::object_color(k),
+        })
+        .collect();
+    let config = cp::write_config(
+        dir,
+        "capsid simulation",
+        &format!("capsid simulate, {} tomogram(s)", summaries.len()),
+        &objects,
+        dir,
+    )?;
+    eprintln!("copick project: {}", config.display());
+    Ok(())
 }
 
 fn parse_tilts(s: &str) -> Result<[f64; 3], String> {
@@ -238,7 +328,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         inputs.push(split_source(src)?.0);
     }
     let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
-    let _guard = capsid_core::OutputGuard::new(&[&args.out], &inputs, args.force)?;
+    let mut outputs: Vec<&std::path::Path> = vec![&args.out];
+    outputs.extend(args.copick.as_deref());
+    let _guard = capsid_core::OutputGuard::new(&outputs, &inputs, args.force)?;
     capsid_core::volume::check_volume_size("simulation shape", cfg.shape_zyx, 16)?;
     let bar = progress(cfg.tomograms as u64 * capsid_sim::Stage::COUNT, "simulate");
     let mut notes = Vec::new();
@@ -272,6 +364,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     })?;
     bar.finish_and_clear();
+    if let Some(dir) = &args.copick {
+        write_copick(&args.out, &summaries, dir, args.force)?;
+    }
     for n in notes {
         eprintln!("note: {n}");
     }

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""copick interoperability: copick itself opens the project `capsid simulate --copick` writes
+(crates/capsid-cli/tests/simulate_cli.rs runs this with CAPSID_PYTHON=/path/to/python that has
+copick, mrcfile and numpy).
+
+  check CONFIG SIM_DIR VOXEL_A
+      Opens CONFIG with copick.from_file; for every tomogram folder of SIM_DIR (SHREC layout:
+      tomo_XXX/reconstruction.mrc, particle_locations.txt) checks that copick lists the run,
+      that its VoxelSpacing VOXEL_A 'wbp' tomogram equals mrcfile's reading of the MRC, and that
+      the picks of user 'curation', session '0' of each object hold the SHREC file's particles
+      of that class at x * VOXEL_A Å (within 1e-3 Å). Prints one line per run.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def check(config: Path, sim: Path, voxel: float) -> int:
+    import copick
+    import mrcfile
+
+    root = copick.from_file(str(config))
+    objects = {o.name for o in root.pickable_objects}
+    runs = {r.name: r for r in root.runs}
+    tomos = sorted(d for d in sim.iterdir() if (d / "reconstruction.mrc").is_file())
+    assert tomos, f"no tomogram folders in {sim}"
+    for d in tomos:
+        run = runs.get(d.name)
+        assert run is not None, f"copick lists no run {d.name} (runs: {sorted(runs)})"
+        vs = run.get_voxel_spacing(voxel)
+        assert vs is not None, f"{d.name}: no voxel spacing {voxel}"
+        tomo = vs.get_tomograms("wbp")
+        assert len(tomo) == 1, f"{d.name}: {len(tomo)} 'wbp' tomograms"
+        data = np.asarray(tomo[0].numpy())
+        with mrcfile.open(d / "reconstruction.mrc", permissive=False) as m:
+            want = np.asarray(m.data, dtype=np.float32)
+        assert data.shape == want.shape, (data.shape, want.shape)
+        assert np.array_equal(data, want), f"{d.name}: tomogram differs from the MRC"
+        truth = {}
+        for line in (d / "particle_locations.txt").read_text().splitlines():
+            f = line.split()
+            if len(f) >= 4 and f[0] in objects:
+                truth.setdefault(f[0], []).append([float(v) * voxel for v in f[1:4]])
+        n = 0
+        for name, pts in truth.items():
+            picks = run.get_picks(object_name=name, user_id="curation", session_id="0")
+            assert len(picks) == 1, f"{d.name}/{name}: {len(picks)} picks sets"
+            got, _ = picks[0].numpy()
+            got = np.asarray(got, dtype=np.float64)
+            want = np.asarray(pts, dtype=np.float64)
+            assert got.shape == want.shape, (d.name, name, got.shape, want.shape)
+            assert np.allclose(got, want, atol=1e-3), f"{d.name}/{name}: positions differ"
+            n += len(pts)
+        print(f"ok: {d.name}: tomogram {data.shape}, {n} picks in {len(truth)} objects")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "check":
+        sys.exit(check(Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])))
+    print(__doc__)
+    sys.exit(2)
