@@ -9,6 +9,11 @@ copick, mrcfile and numpy).
       that its VoxelSpacing VOXEL_A 'wbp' tomogram equals mrcfile's reading of the MRC, and that
       the picks of user 'curation', session '0' of each object hold the SHREC file's particles
       of that class at x * VOXEL_A Å (within 1e-3 Å). Prints one line per run.
+
+  picks CONFIG USER SESSION EXPECTED.json
+      Checks that copick reads the picks of USER, SESSION (written into the project by
+      `capsid convert ... 'ExperimentRuns/{tomo}/Picks/USER_SESSION_{class}.json'`) at the
+      positions of EXPECTED.json ({run: {object: [[x, y, z] in Å, ...]}}), within 1e-3 Å.
 """
 
 import sys
@@ -57,7 +62,30 @@ def check(config: Path, sim: Path, voxel: float) -> int:
     return 0
 
 
+def picks(config: Path, user: str, session: str, expected: Path) -> int:
+    import copick
+    import json
+
+    root = copick.from_file(str(config))
+    want_all = json.loads(expected.read_text())
+    for run_name, objects in want_all.items():
+        run = root.get_run(run_name)
+        assert run is not None, f"no run {run_name}"
+        for name, pts in objects.items():
+            found = run.get_picks(object_name=name, user_id=user, session_id=session)
+            assert len(found) == 1, f"{run_name}/{name}: {len(found)} pick sets of {user}/{session}"
+            got, _ = found[0].numpy()
+            got = np.asarray(got, dtype=np.float64)
+            want = np.asarray(pts, dtype=np.float64)
+            assert got.shape == want.shape, (run_name, name, got.shape, want.shape)
+            assert np.allclose(got, want, atol=1e-3), f"{run_name}/{name}: positions differ"
+        print(f"ok: {run_name}: {sum(len(p) for p in objects.values())} picks of {user}/{session}")
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "picks":
+        sys.exit(picks(Path(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5])))
     if len(sys.argv) == 5 and sys.argv[1] == "check":
         sys.exit(check(Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])))
     print(__doc__)

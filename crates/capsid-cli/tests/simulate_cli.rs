@@ -153,6 +153,54 @@ fn copick_project_of_a_simulation() {
             assert_eq!(g.tomogram.as_deref(), Some(run));
         }
     }
+    // capsid's picks back into the project: one file per run and class, user capsid, session 1.
+    let mut picks = Vec::new();
+    let mut expected = serde_json::Map::new();
+    for (k, run) in ["tomo_000", "tomo_001"].iter().enumerate() {
+        let mut p = capsid_core::Particle::new("ribosome", 10.0 + k as f64, 20.0, 5.5);
+        p.tomogram = Some(run.to_string());
+        p.score = Some(0.9);
+        picks.push(p);
+        expected.insert(
+            run.to_string(),
+            serde_json::json!({"ribosome": [[(10.0 + k as f64) * 20.0, 400.0, 110.0]]}),
+        );
+    }
+    let star = dir.path().join("picks.star");
+    capsid_io::particles::write_particles(&star, &picks, &Default::default()).unwrap();
+    let template = cp.join("ExperimentRuns/{tomo}/Picks/capsid_1_{class}.json");
+    let st = capsid()
+        .arg("convert")
+        .arg(&star)
+        .arg(&template)
+        .args([
+            "--voxel-size",
+            "20",
+            "--user-id",
+            "capsid",
+            "--session-id",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let written = cp.join("ExperimentRuns/tomo_001/Picks/capsid_1_ribosome.json");
+    let text = std::fs::read_to_string(&written).unwrap();
+    assert!(
+        text.contains("\"user_id\": \"capsid\"") && text.contains("\"session_id\": \"1\""),
+        "{text}"
+    );
+    let expected_path = dir.path().join("expected.json");
+    std::fs::write(
+        &expected_path,
+        serde_json::Value::Object(expected).to_string(),
+    )
+    .unwrap();
+
     // copick's own reading.
     let python = match std::env::var("CAPSID_PYTHON") {
         Ok(p) => p,
@@ -167,18 +215,31 @@ fn copick_project_of_a_simulation() {
     };
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/copick_interop.py");
-    let r = Command::new(python)
-        .arg(script)
-        .arg("check")
-        .arg(cp.join("copick_config.json"))
-        .arg(&out)
-        .arg("20")
-        .output()
-        .unwrap();
-    assert!(
-        r.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&r.stdout),
-        String::from_utf8_lossy(&r.stderr)
-    );
+    let config = cp.join("copick_config.json");
+    let interop = |args: &[&std::ffi::OsStr]| {
+        let r = Command::new(&python)
+            .arg(&script)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            r.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
+    };
+    interop(&[
+        "check".as_ref(),
+        config.as_os_str(),
+        out.as_os_str(),
+        "20".as_ref(),
+    ]);
+    interop(&[
+        "picks".as_ref(),
+        config.as_os_str(),
+        "capsid".as_ref(),
+        "1".as_ref(),
+        expected_path.as_os_str(),
+    ]);
 }

@@ -307,6 +307,56 @@ fn train_resume_and_segment_a_shrec_folder() {
         err.contains("2 tomograms: 0 done, 2 skipped, 0 failed"),
         "{err}"
     );
+
+    // A copick project: every run's tomogram (or --runs), outputs named by run, equal to the
+    // MRC tomograms' label maps.
+    use capsid_io::copick_project as cp;
+    let proj = tmp.path().join("copick");
+    for (run, tomo) in [("TS_a", &t0), ("TS_b", &t1)] {
+        let zarr = cp::tomogram_path(&proj, run, 10.0, "wbp");
+        std::fs::create_dir_all(zarr.parent().unwrap()).unwrap();
+        capsid_io::zarr::write_ome_zarr(
+            &capsid_io::VolumeSource::open(tomo).unwrap(),
+            tomo,
+            &zarr,
+            &capsid_io::zarr::MapKind::Values,
+            &capsid_io::zarr::OmeZarrOptions::default(),
+        )
+        .unwrap();
+    }
+    let config = cp::write_config(&proj, "test", "test", &[], &proj).unwrap();
+    let seg4 = tmp.path().join("seg_copick");
+    let copick = |extra: &[&str]| {
+        let mut a = vec![
+            "segment",
+            r,
+            "--copick",
+            config.to_str().unwrap(),
+            "--out",
+            seg4.to_str().unwrap(),
+            "--overlap",
+            "4",
+        ];
+        a.extend_from_slice(extra);
+        capsid(&a)
+    };
+    assert_ok(&copick(&["--runs", "TS_b"]));
+    assert!(!seg4.join("TS_a_labels.mrc").exists());
+    let out = copick(&["--skip-complete"]);
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 tomograms: 1 done, 1 skipped, 0 failed"),
+        "{err}"
+    );
+    for (run, name) in [("TS_a", "tomo_000"), ("TS_b", "tomo_001")] {
+        let a = mrc::read_volume(&seg4.join(format!("{run}_labels.mrc"))).unwrap();
+        let b = mrc::read_volume(&seg3.join(format!("{name}_labels.mrc"))).unwrap();
+        assert_eq!(a.data, b.data, "{run}");
+    }
+    let e = copick(&["--runs", "TS_c"]);
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("no run 'TS_c'"));
 }
 
 #[test]

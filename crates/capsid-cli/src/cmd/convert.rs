@@ -24,6 +24,9 @@ Examples:
       --tomo-shape 630,630,200 --default-class ribosome
   capsid convert objl.xml 'copick/{class}.json' --classes classes.toml \\
       --voxel-size 10
+  capsid convert picks.star \\
+      'proj/ExperimentRuns/{tomo}/Picks/capsid_1_{class}.json' \\
+      --voxel-size 10 --user-id capsid --session-id 1
   capsid convert picks.csv picks_r5.star --star-style relion5 \\
       --voxel-size 10 --tomo-shape 630,630,200
   capsid convert picks.csv picks_rln31.star --like tomo.mrc \\
@@ -31,7 +34,8 @@ Examples:
 pub struct Args {
     /// Particle list to read.
     pub input: PathBuf,
-    /// Particle list to write. `{class}` in the name writes one file per class (needed for copick).
+    /// Particle list to write. `{class}` in the name writes one file per class (needed for
+    /// copick), `{tomo}` one per tomogram.
     pub output: PathBuf,
     /// Format of the input (star, csv, shrec, deepfinder, copick); default: from the extension.
     #[arg(long = "from", value_name = "FMT")]
@@ -58,6 +62,12 @@ pub struct Args {
     /// Tomogram name of particles whose file names none (SHREC, DeepFinder without tomo_idx).
     #[arg(long, value_name = "NAME")]
     pub tomo_name: Option<String>,
+    /// copick output: the picks' user_id [default: capsid].
+    #[arg(long, value_name = "ID")]
+    pub user_id: Option<String>,
+    /// copick output: the picks' session_id [default: 0, copick's mark of a tool's picks].
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<String>,
     /// Without a class table, keep numeric classes (rlnClassNumber, class_label) as names.
     #[arg(long)]
     pub keep_class_numbers: bool,
@@ -131,7 +141,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.star.star_style
         },
         optics: args.star.optics(),
-        ..Default::default()
+        copick_user_id: args.user_id.clone(),
+        copick_session_id: args.session_id.clone(),
     };
     let out_format = Format::resolve(&args.output, args.to)?;
     let n_classes = particles
@@ -163,50 +174,75 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `particles` to `output`, or one file per class when the name holds `{class}`. Returns
-/// each file written with its particle count.
+/// Whether the output name holds a placeholder (`{class}`, `{tomo}`): one file per value.
+fn is_template(output: &Path) -> bool {
+    let name = output.to_string_lossy();
+    name.contains("{class}") || name.contains("{tomo}")
+}
+
+/// The file of particle `p` for the output name `output`: `{class}` replaced by its class,
+/// `{tomo}` by its tomogram (checked: they become part of a path; a particle without a
+/// tomogram is an error when the name holds `{tomo}`).
+fn target_of(output: &Path, p: &Particle) -> anyhow::Result<PathBuf> {
+    let mut name = output.to_string_lossy().into_owned();
+    if name.contains("{class}") {
+        capsid_core::guard::check_file_name_part("class name", &p.class)
+            .with_context(|| format!("{}", output.display()))?;
+        name = name.replace("{class}", &p.class);
+    }
+    if name.contains("{tomo}") {
+        let Some(t) = p.tomogram.as_deref() else {
+            bail!(
+                "{}: a particle has no tomogram name for {{tomo}} (give --tomo-name)",
+                output.display()
+            );
+        };
+        capsid_core::guard::check_file_name_part("tomogram name", t)
+            .with_context(|| format!("{}", output.display()))?;
+        name = name.replace("{tomo}", t);
+    }
+    Ok(PathBuf::from(name))
+}
+
+/// Writes `particles` to `output`, or one file per class and/or tomogram when the name holds
+/// `{class}` / `{tomo}` (copick: `proj/ExperimentRuns/{tomo}/Picks/capsid_1_{class}.json`).
+/// Returns each file written with its particle count.
 pub fn write_split(
     output: &Path,
     particles: &[Particle],
     opts: &WriteOptions,
 ) -> anyhow::Result<Vec<(PathBuf, usize)>> {
-    let name = output.to_string_lossy();
-    if !name.contains("{class}") {
+    if !is_template(output) {
         write_particles(output, particles, opts)?;
         return Ok(vec![(output.to_path_buf(), particles.len())]);
     }
-    let mut classes: Vec<&str> = Vec::new();
-    for p in particles {
-        if !classes.contains(&p.class.as_str()) {
-            classes.push(&p.class);
-        }
-    }
     let mut out = Vec::new();
-    for c in classes {
-        let path = PathBuf::from(name.replace("{class}", c));
+    for path in output_paths(output, particles)? {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
         }
-        let subset: Vec<Particle> = particles.iter().filter(|p| p.class == c).cloned().collect();
+        let mut subset = Vec::new();
+        for p in particles {
+            if target_of(output, p)? == path {
+                subset.push(p.clone());
+            }
+        }
         write_particles(&path, &subset, opts)?;
         out.push((path, subset.len()));
     }
     Ok(out)
 }
 
-/// The files [`write_split`] will write: `output`, or one per class when it holds `{class}`
-/// (class names checked: they become part of a path).
+/// The files [`write_split`] will write: `output`, or one per class and/or tomogram when it
+/// holds `{class}` / `{tomo}`, in the particles' order.
 pub fn output_paths(output: &Path, particles: &[Particle]) -> anyhow::Result<Vec<PathBuf>> {
-    let name = output.to_string_lossy();
-    if !name.contains("{class}") {
+    if !is_template(output) {
         return Ok(vec![output.to_path_buf()]);
     }
     let mut out: Vec<PathBuf> = Vec::new();
     for p in particles {
-        capsid_core::guard::check_file_name_part("class name", &p.class)
-            .with_context(|| format!("{}", output.display()))?;
-        let path = PathBuf::from(name.replace("{class}", &p.class));
+        let path = target_of(output, p)?;
         if !out.contains(&path) {
             out.push(path);
         }

@@ -35,6 +35,8 @@ Examples:
       --probs f16
   capsid segment runs/ribo run1/VoxelSpacing10.000/wbp.zarr --out seg --zarr
   capsid segment runs/ribo --list test_tomos.txt --out seg --skip-complete
+  capsid segment runs/ribo --copick czii/copick_config.json \\
+      --tomo-type denoised --voxel-spacing 10.012 --out seg --skip-complete
   capsid segment runs/ribo20 run1/VoxelSpacing10.000/wbp.zarr --out seg20 \\
       --voxel-size 20")]
 pub struct Args {
@@ -42,13 +44,26 @@ pub struct Args {
     pub model: PathBuf,
     /// Tomograms (MRC, or OME-Zarr: a multiscale group, read at its finest level, or one level's
     /// array such as `wbp.zarr/1`).
-    #[arg(required_unless_present = "list")]
+    #[arg(required_unless_present_any = ["list", "copick"])]
     pub tomograms: Vec<PathBuf>,
     /// A list file of tomograms, one per line (the first field: a training list file
     /// `TOMO PARTICLES [LABELS]` will do), relative to the list's folder; `#` comments. Added to
     /// the tomograms given as arguments.
     #[arg(long, value_name = "FILE")]
     pub list: Option<PathBuf>,
+    /// A copick project (its configuration JSON): segment the tomogram of every run (or of
+    /// --runs), of type --tomo-type at --voxel-spacing; outputs are named by run.
+    #[arg(long, value_name = "CONFIG")]
+    pub copick: Option<PathBuf>,
+    /// copick runs to segment, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', requires = "copick")]
+    pub runs: Vec<String>,
+    /// copick tomogram type (`wbp`, `denoised`, …).
+    #[arg(long, default_value = "wbp", requires = "copick")]
+    pub tomo_type: String,
+    /// copick voxel spacing folder, Å (default: each run's only one).
+    #[arg(long, value_name = "Å", requires = "copick")]
+    pub voxel_spacing: Option<f64>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -169,6 +184,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut tomograms = args.tomograms.clone();
     if let Some(list) = &args.list {
         tomograms.extend(capsid_core::fsutil::read_path_list(list)?);
+    }
+    if let Some(config) = &args.copick {
+        let project = capsid_io::copick_project::Project::open(config)?;
+        for run in project.select_runs(&args.runs)? {
+            tomograms.push(project.tomogram(&run, args.voxel_spacing, &args.tomo_type)?);
+        }
     }
     let names = capsid_core::outputs::tomogram_names(&tomograms);
     // The outputs of each tomogram; with --skip-complete, tomograms whose outputs all exist are
