@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """copick interoperability: copick itself opens the project `capsid simulate --copick` writes
-(crates/capsid-cli/tests/simulate_cli.rs runs this with CAPSID_PYTHON=/path/to/python that has
-copick, mrcfile and numpy).
+(crates/capsid-cli/tests/simulate_cli.rs runs this with CAPSID_COPICK_PYTHON=/path/to/python that
+has copick, mrcfile and numpy; copick pins zarr 2, so it is not the Python of the other interop
+tests).
 
   check CONFIG SIM_DIR VOXEL_A
       Opens CONFIG with copick.from_file; for every tomogram folder of SIM_DIR (SHREC layout:

@@ -84,8 +84,8 @@ fn bad_input_is_one_line_and_exit_2() {
 /// `--copick DIR`: the simulation as a copick project — configuration with every class as a
 /// pickable object, each tomogram as an OME-Zarr run at its voxel spacing equal to its MRC, and
 /// the true particles as picks of user `curation` (Å) that read back to the SHREC positions;
-/// copick itself opens it when CAPSID_PYTHON has copick (skipped without it, a failure under
-/// CAPSID_REQUIRE_INTEROP).
+/// copick itself opens it with CAPSID_COPICK_PYTHON (a Python with copick and mrcfile; skipped
+/// without it, a failure under CAPSID_REQUIRE_INTEROP).
 #[test]
 fn copick_project_of_a_simulation() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,15 +201,15 @@ fn copick_project_of_a_simulation() {
     )
     .unwrap();
 
-    // copick's own reading.
-    let python = match std::env::var("CAPSID_PYTHON") {
+    // copick's own reading (copick pins zarr 2, so it has a Python of its own).
+    let python = match std::env::var("CAPSID_COPICK_PYTHON") {
         Ok(p) => p,
         Err(_) => {
             assert!(
                 std::env::var("CAPSID_REQUIRE_INTEROP").map_or(true, |v| v.is_empty() || v == "0"),
-                "CAPSID_REQUIRE_INTEROP is set but CAPSID_PYTHON is not"
+                "CAPSID_REQUIRE_INTEROP is set but CAPSID_COPICK_PYTHON is not"
             );
-            eprintln!("skipped: set CAPSID_PYTHON to a Python with copick");
+            eprintln!("skipped: set CAPSID_COPICK_PYTHON to a Python with copick");
             return;
         }
     };
