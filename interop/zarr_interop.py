@@ -16,6 +16,11 @@ CAPSID_PYTHON=/path/to/python that has zarr, numcodecs and numpy).
       mrcfile's data (uint8 for labels), each level k with scale 2^k × the MRC's voxel size and
       shape ceil(previous / 2); level 1 equal to data[::2, ::2, ::2] (labels, translation = the
       MRC's origin) or to the mean of 2 × 2 × 2 blocks (values, translation + half a voxel).
+
+  ome MAP.zarr LEVELS SCALE0
+      ome-zarr-py's Reader opens an image capsid wrote: one image node with LEVELS levels, each
+      half the previous one (rounded up), axes z, y, x in angstrom, level k scaled by
+      SCALE0 * 2^k. (Run with a Python that has ome-zarr: copick brings it.)
 """
 
 import json
@@ -75,6 +80,27 @@ def write(out: Path) -> int:
     return 0
 
 
+def ome(path: Path, levels: int, scale0: float) -> int:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    nodes = list(Reader(parse_url(str(path), mode="r"))())
+    assert nodes, f"ome-zarr finds no image in {path}"
+    node = nodes[0]
+    shapes = [tuple(d.shape) for d in node.data]
+    assert len(shapes) == levels, shapes
+    for a, b in zip(shapes, shapes[1:]):
+        assert b == tuple((n + 1) // 2 for n in a), shapes
+    axes = node.metadata["axes"]
+    assert [a["name"] for a in axes] == ["z", "y", "x"], axes
+    assert all(a["unit"] == "angstrom" for a in axes), axes
+    for k, transforms in enumerate(node.metadata["coordinateTransformations"]):
+        scale = [t["scale"] for t in transforms if t["type"] == "scale"][0]
+        assert scale == [scale0 * 2 ** k] * 3, (k, scale)
+    print(f"ok: ome-zarr reads {path}: levels {shapes}")
+    return 0
+
+
 def block_mean(d):
     """Mean of each 2 x 2 x 2 block, partial blocks at odd edges averaging what exists."""
     pad = [(0, n % 2) for n in d.shape]
@@ -127,6 +153,8 @@ def check(kind: str, mrc_path: Path, zarr_path: Path) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "write":
         sys.exit(write(Path(sys.argv[2])))
+    if len(sys.argv) == 5 and sys.argv[1] == "ome":
+        sys.exit(ome(Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
     if len(sys.argv) == 5 and sys.argv[1] == "check":
         sys.exit(check(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])))
     print(__doc__)

@@ -195,3 +195,31 @@ fn zarr_python_reads_written_maps() {
         );
     }
 }
+
+/// ome-zarr-py (the OME-NGFF reference reader; copick brings it, so CAPSID_COPICK_PYTHON has it)
+/// opens capsid's images with their levels, axes and scales. Skipped without that Python, a
+/// failure under CAPSID_REQUIRE_INTEROP.
+#[test]
+fn ome_zarr_py_reads_written_maps() {
+    let Some(python) = common::interop_python_of("CAPSID_COPICK_PYTHON", "ome-zarr") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let [_, lz, _, pz] = write_maps(dir.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/zarr_interop.py");
+    for image in [&lz, &pz] {
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .arg("ome")
+            .arg(image)
+            .args(["2", "10"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
