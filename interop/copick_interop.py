@@ -15,6 +15,12 @@ tests).
       Checks that copick reads the picks of USER, SESSION (written into the project by
       `capsid convert ... 'ExperimentRuns/{tomo}/Picks/USER_SESSION_{class}.json'`) at the
       positions of EXPECTED.json ({run: {object: [[x, y, z] in Å, ...]}}), within 1e-3 Å.
+
+  segmentation CONFIG RUN USER SESSION NAME LABELS.mrc MAPPING
+      Checks that copick finds exactly one multilabel segmentation NAME of USER, SESSION in RUN
+      (written by `capsid segment --copick ... --copick-segmentation NAME`) and that its voxels
+      equal mrcfile's reading of capsid's label map LABELS.mrc with each label k replaced by
+      MAPPING's value ("k:v,k:v"; unlisted labels become 0).
 """
 
 import sys
@@ -63,6 +69,30 @@ def check(config: Path, sim: Path, voxel: float) -> int:
     return 0
 
 
+def segmentation(
+    config: Path, run: str, user: str, session: str, name: str, labels: Path, mapping: str
+) -> int:
+    import copick
+    import mrcfile
+
+    root = copick.from_file(str(config))
+    r = root.get_run(run)
+    assert r is not None, f"copick lists no run {run}"
+    segs = r.get_segmentations(user_id=user, session_id=session, name=name, is_multilabel=True)
+    assert len(segs) == 1, f"{run}: {len(segs)} multilabel segmentations {name} of {user}/{session}"
+    got = np.asarray(segs[0].numpy())
+    with mrcfile.open(str(labels), permissive=True) as m:
+        lab = np.asarray(m.data)
+    expected = np.zeros(lab.shape, dtype=np.uint8)
+    for pair in mapping.split(","):
+        k, v = (int(x) for x in pair.split(":"))
+        expected[lab == k] = v
+    assert got.shape == expected.shape, f"shape {got.shape}, expected {expected.shape}"
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} voxels differ"
+    print(f"{run}: segmentation {name} of {user}/{session}, {got.shape}, labels {np.unique(got).tolist()}")
+    return 0
+
+
 def picks(config: Path, user: str, session: str, expected: Path) -> int:
     import copick
     import json
@@ -85,6 +115,8 @@ def picks(config: Path, user: str, session: str, expected: Path) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 9 and sys.argv[1] == "segmentation":
+        sys.exit(segmentation(Path(sys.argv[2]), *sys.argv[3:7], Path(sys.argv[7]), sys.argv[8]))
     if len(sys.argv) == 6 and sys.argv[1] == "picks":
         sys.exit(picks(Path(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5])))
     if len(sys.argv) == 5 and sys.argv[1] == "check":

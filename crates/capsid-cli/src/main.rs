@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod copick_args;
 mod grammar;
 mod pick_tuning;
 mod util;

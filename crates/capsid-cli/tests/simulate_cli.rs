@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+mod common;
+
 fn capsid() -> Command {
     Command::new(env!("CARGO_BIN_EXE_capsid"))
 }
@@ -202,33 +204,12 @@ fn copick_project_of_a_simulation() {
     .unwrap();
 
     // copick's own reading (copick pins zarr 2, so it has a Python of its own).
-    let python = match std::env::var("CAPSID_COPICK_PYTHON") {
-        Ok(p) => p,
-        Err(_) => {
-            assert!(
-                std::env::var("CAPSID_REQUIRE_INTEROP").map_or(true, |v| v.is_empty() || v == "0"),
-                "CAPSID_REQUIRE_INTEROP is set but CAPSID_COPICK_PYTHON is not"
-            );
-            eprintln!("skipped: set CAPSID_COPICK_PYTHON to a Python with copick");
-            return;
-        }
+    let Some(python) = common::interop_python("CAPSID_COPICK_PYTHON") else {
+        return;
     };
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/copick_interop.py");
     let config = cp.join("copick_config.json");
-    let interop = |args: &[&std::ffi::OsStr]| {
-        let r = Command::new(&python)
-            .arg(&script)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            r.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&r.stdout),
-            String::from_utf8_lossy(&r.stderr)
-        );
-    };
+    let interop =
+        |args: &[&std::ffi::OsStr]| common::run_interop(&python, "copick_interop.py", args);
     interop(&[
         "check".as_ref(),
         config.as_os_str(),

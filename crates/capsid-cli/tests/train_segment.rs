@@ -397,3 +397,286 @@ fn bad_inputs_give_one_line_errors() {
         &["none"],
     );
 }
+
+/// The CZII workflow on a local copick project (issue 15): `simulate --copick` makes the project
+/// (OME-Zarr tomograms, the true particles as picks of user `curation` in Å); `train --copick`
+/// learns from those picks (read back to the right particle count) with the pick-F1 monitor on
+/// a held-out run; `pick --copick` writes picks into the project as user `capsid`, one file per
+/// run and class; `evaluate --copick` scores them against `curation` with the CZII rule. Picks
+/// made from the true label maps must score F1 ≥ 0.9, which checks the Å ↔ voxel conversions
+/// both ways; an existing user's picks are not replaced without --force.
+#[test]
+fn czii_workflow_on_a_copick_project() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    let proj = tmp.path().join("proj");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let out = capsid(&[
+        "simulate",
+        "--preset",
+        "tiny",
+        "--seed",
+        "5",
+        "--tomograms",
+        "2",
+        "--out",
+        &s(&sim),
+        "--copick",
+        &s(&proj),
+    ]);
+    assert_ok(&out);
+    let config = s(&proj.join("copick_config.json"));
+    let truth_of = |run: &str| {
+        capsid_io::particles::read_particles(
+            &sim.join(run).join("particle_locations.txt"),
+            &capsid_io::particles::ReadOptions::default(),
+        )
+        .unwrap()
+    };
+    let count = |class: &str| -> usize {
+        ["tomo_000", "tomo_001"]
+            .iter()
+            .map(|r| truth_of(r).iter().filter(|p| p.class == class).count())
+            .sum()
+    };
+    let (ribosomes, rubiscos) = (count("ribosome"), count("rubisco"));
+
+    // Training targets: the curation picks of one object (rubisco: its object label, 2, is not
+    // its output label, 1), from the zarr tomograms.
+    let run = tmp.path().join("run");
+    let out = capsid(&[
+        "train",
+        "--model",
+        "unet",
+        "--copick",
+        &config,
+        "--targets",
+        "rubisco",
+        "--patch",
+        "16",
+        "--batch",
+        "2",
+        "--epochs",
+        "2",
+        "--steps",
+        "2",
+        "--split-by",
+        "tomogram",
+        "--folds",
+        "2",
+        "--monitor",
+        "val-pick-f1",
+        "--val-pick-every",
+        "1",
+        "--out",
+        &s(&run),
+    ]);
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "on 2 tomogram(s), {rubiscos} target particle(s) of rubisco"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("(the validation tomogram)"), "{err}");
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("user_id = \"curation\"") && cfg.contains("monitor = \"val_pick_f1\""),
+        "{cfg}"
+    );
+    let evaluations = std::fs::read_to_string(run.join("val_picks.csv")).unwrap();
+    assert_eq!(evaluations.lines().count(), 3, "{evaluations}");
+    assert!(run.join("pick_settings.toml").is_file());
+    // The label maps into the project as copick multilabel segmentations, in object labels.
+    let seg = tmp.path().join("seg");
+    let out = capsid(&[
+        "segment",
+        &s(&run),
+        "--copick",
+        &config,
+        "--out",
+        &s(&seg),
+        "--copick-segmentation",
+        "predictions",
+        "--patch",
+        "32",
+    ]);
+    assert_ok(&out);
+    for run_name in ["tomo_000", "tomo_001"] {
+        let store = proj.join(format!(
+            "ExperimentRuns/{run_name}/Segmentations/20.000_capsid_0_predictions-multilabel.zarr"
+        ));
+        let labels = seg.join(format!("{run_name}_labels.mrc"));
+        let stored = capsid_io::read_tomogram(&store).unwrap();
+        let ours = mrc::read_volume(&labels).unwrap();
+        assert_eq!(
+            stored.data,
+            ours.data.mapv(|v| if v == 1.0 { 2.0 } else { 0.0 })
+        );
+        if let Some(python) = interop_python("CAPSID_COPICK_PYTHON") {
+            run_interop(
+                &python,
+                "copick_interop.py",
+                &[
+                    "segmentation".as_ref(),
+                    config.as_ref(),
+                    run_name.as_ref(),
+                    "capsid".as_ref(),
+                    "0".as_ref(),
+                    "predictions".as_ref(),
+                    labels.as_os_str(),
+                    "1:2".as_ref(),
+                ],
+            );
+        }
+    }
+    // A segmentation is not replaced without --force.
+    let again = capsid(&[
+        "segment",
+        &s(&run),
+        "--copick",
+        &config,
+        "--out",
+        &s(&tmp.path().join("seg_again")),
+        "--copick-segmentation",
+        "predictions",
+        "--patch",
+        "32",
+        "--runs",
+        "tomo_000",
+    ]);
+    fails_with(&again, &["predictions-multilabel.zarr", "--force"]);
+
+    // Another user's picks: none in the project, and the error says whose there are.
+    let e = capsid(&[
+        "train",
+        "--model",
+        "unet",
+        "--copick",
+        &config,
+        "--user-id",
+        "nobody",
+        "--epochs",
+        "1",
+        "--steps",
+        "1",
+        "--out",
+        &s(&tmp.path().join("run2")),
+    ]);
+    assert!(!e.status.success());
+    let msg = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        msg.contains("no picks of user 'nobody'") && msg.contains("curation/0"),
+        "{msg}"
+    );
+
+    // Picks from the true label maps, written into the project as user capsid.
+    for run_name in ["tomo_000", "tomo_001"] {
+        let picks = tmp.path().join(format!("{run_name}.star"));
+        let pick = |extra: &[&str]| {
+            let mut a = vec![
+                "pick".to_string(),
+                s(&sim.join(run_name).join("class_mask.mrc")),
+                "--classes".into(),
+                s(&sim.join("class_table.toml")),
+                "--tomo-name".into(),
+                run_name.into(),
+                "--out".into(),
+                s(&picks),
+                "--copick".into(),
+                config.clone(),
+            ];
+            a.extend(extra.iter().map(|x| x.to_string()));
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            capsid(&a)
+        };
+        assert_ok(&pick(&[]));
+        let written = proj.join(format!(
+            "ExperimentRuns/{run_name}/Picks/capsid_0_ribosome.json"
+        ));
+        assert!(written.is_file(), "{}", written.display());
+        // The project's picks and the STAR list agree (Å there, voxels here).
+        let star = capsid_io::particles::read_particles(
+            &picks,
+            &capsid_io::particles::ReadOptions::default(),
+        )
+        .unwrap();
+        let json = capsid_io::particles::read_particles(
+            &written,
+            &capsid_io::particles::ReadOptions::default(),
+        )
+        .unwrap();
+        let star_ribo: Vec<_> = star.iter().filter(|p| p.class == "ribosome").collect();
+        assert_eq!(json.len(), star_ribo.len());
+        for (a, b) in json.iter().zip(&star_ribo) {
+            assert!(a.distance_to([b.x, b.y, b.z]) < 1e-3, "{a:?} {b:?}");
+        }
+        // Existing picks of that user and session are kept without --force, and nothing is
+        // written then (not even a new STAR list).
+        let other = tmp.path().join(format!("{run_name}_again.star"));
+        let again = capsid(&[
+            "pick",
+            &s(&sim.join(run_name).join("class_mask.mrc")),
+            "--classes",
+            &s(&sim.join("class_table.toml")),
+            "--tomo-name",
+            run_name,
+            "--out",
+            &s(&other),
+            "--copick",
+            &config,
+        ]);
+        fails_with(&again, &["capsid_0_", "--force"]);
+        assert!(!other.exists());
+        assert_ok(&pick(&["--force"]));
+    }
+    let refused = capsid(&[
+        "pick",
+        &s(&sim.join("tomo_000").join("class_mask.mrc")),
+        "--classes",
+        &s(&sim.join("class_table.toml")),
+        "--tomo-name",
+        "TS_99",
+        "--out",
+        &s(&tmp.path().join("x.star")),
+        "--copick",
+        &config,
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no run of the project"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // CZII scoring of user capsid against user curation, both read from the project.
+    let out = capsid(&[
+        "evaluate",
+        "--copick",
+        &config,
+        "--picks-user",
+        "capsid",
+        "--truth-user",
+        "curation",
+        "--rule",
+        "czii",
+        "--out",
+        &s(&tmp.path().join("eval")),
+        "--json",
+    ]);
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let classes = v["classes"].as_array().unwrap();
+    let ribo = classes.iter().find(|c| c["class"] == "ribosome").unwrap();
+    assert_eq!(ribo["n_truth"].as_u64().unwrap() as usize, ribosomes, "{v}");
+    assert!(ribo["f1"].as_f64().unwrap() >= 0.9, "{ribo}");
+    assert!(
+        v["inputs"]["truth"]
+            .as_str()
+            .unwrap()
+            .contains("copick user curation, session 0, runs tomo_000, tomo_001"),
+        "{}",
+        v["inputs"]
+    );
+}

@@ -38,6 +38,14 @@ pub struct EvaluateRequest {
     /// in [`EvaluateRequest::classes`] are ignored (and counted), numeric classes are named
     /// through the table's labels.
     pub truth: PathBuf,
+    /// Picks already read (x, y, z in voxels) with a description of what they are (e.g. `copick
+    /// user capsid, session 0, runs TS_1, TS_2`), used instead of reading
+    /// [`EvaluateRequest::picks`], which then names the file they came from (a copick project's
+    /// configuration).
+    pub picks_given: Option<(String, Vec<Particle>)>,
+    /// Truth already read, as [`EvaluateRequest::picks_given`] (instead of reading
+    /// [`EvaluateRequest::truth`]; classes outside the table are not among them).
+    pub truth_given: Option<(String, Vec<Particle>)>,
     /// Class table (names, labels, radii).
     pub classes: ClassTable,
     /// The file the class table was read from (for the record and the output guard).
@@ -181,16 +189,22 @@ impl EvaluateRequest {
                 [x, y, z]
             })
         });
-        let picks = read_particles(
-            &self.picks,
-            &ReadOptions {
-                classes: Some(self.classes.clone()),
-                voxel_size_a,
-                allow_empty: true,
-                ..Default::default()
-            },
-        )?;
-        let truth = read_truth(&self.truth, &self.classes, voxel_size_a)?;
+        let picks = match &self.picks_given {
+            Some((_, given)) => given.clone(),
+            None => read_particles(
+                &self.picks,
+                &ReadOptions {
+                    classes: Some(self.classes.clone()),
+                    voxel_size_a,
+                    allow_empty: true,
+                    ..Default::default()
+                },
+            )?,
+        };
+        let truth = match &self.truth_given {
+            Some((_, given)) => given.clone(),
+            None => read_truth(&self.truth, &self.classes, voxel_size_a)?,
+        };
         let params = EvalParams {
             rule: self.rule,
             tolerance_fraction: self.tolerance_fraction,
@@ -206,6 +220,12 @@ impl EvaluateRequest {
             ("classes", &self.classes_file),
         ] {
             record(&mut report, role, path);
+        }
+        for (role, given) in [("picks", &self.picks_given), ("truth", &self.truth_given)] {
+            if let Some((what, _)) = given {
+                let entry = report.inputs.entry(role.to_string()).or_default();
+                *entry = format!("{entry} ({what})");
+            }
         }
         if let Some(decoys_path) = &self.decoys {
             let table_path = match &self.decoy_classes {
@@ -370,6 +390,8 @@ mod tests {
         EvaluateRequest {
             picks: dir.join("picks.csv"),
             truth: dir.join("truth.txt"),
+            picks_given: None,
+            truth_given: None,
             classes: table(dir),
             classes_file: dir.join("classes.toml"),
             decoys: None,

@@ -67,6 +67,14 @@ impl VolumeSource {
         }
     }
 
+    /// The whole volume (an OME-Zarr image: the level opened).
+    pub fn read_volume(&self) -> Result<Volume<f32>, IoError> {
+        match self {
+            Self::Mrc { path, .. } => mrc::read_volume(path),
+            Self::Zarr(z) => z.read_volume(),
+        }
+    }
+
     /// Rows `y0 .. y0 + ny` of sections `z0 .. z0 + nz` (physical axes) as f32 `[nz, ny, x]`,
     /// origin moved to the band's first voxel; NaN / infinite values are an error.
     pub fn read_block(
@@ -81,4 +89,16 @@ impl VolumeSource {
             Self::Zarr(z) => z.read_band(z0, nz, y0, Some(ny)),
         }
     }
+}
+
+/// Reads a whole tomogram: an MRC / CCP4 file or an OME-Zarr image (its full-resolution level,
+/// or the level array given), as f32 `[z, y, x]`.
+pub fn read_tomogram(path: &Path) -> Result<Volume<f32>, IoError> {
+    VolumeSource::open(path)?.read_volume()
+}
+
+/// The header of a tomogram (MRC / CCP4, or an OME-Zarr image described as a float32 MRC
+/// header): shape, voxel size, origin. The data are not read.
+pub fn read_tomogram_header(path: &Path) -> Result<MrcHeader, IoError> {
+    Ok(VolumeSource::open(path)?.header())
 }

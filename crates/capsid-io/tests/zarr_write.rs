@@ -46,6 +46,7 @@ fn write_maps(dir: &Path) -> [PathBuf; 4] {
     let lz = dir.join("t_labels.zarr");
     let kind = MapKind::Labels {
         classes: vec!["ribosome".into(), "proteasome".into(), "tric".into()],
+        relabel: vec![],
     };
     write_ome_zarr(&VolumeSource::open(&lm).unwrap(), &lm, &lz, &kind, &opts).unwrap();
     let pz = dir.join("t_prob_ribosome.zarr");
@@ -118,7 +119,10 @@ fn maps_written_as_ome_zarr_read_back_at_every_level() {
 fn existing_outputs_and_maps_that_are_not_labels_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let [lm, lz, pm, _] = write_maps(dir.path());
-    let kind = MapKind::Labels { classes: vec![] };
+    let kind = MapKind::Labels {
+        classes: vec![],
+        relabel: vec![],
+    };
     let before = std::fs::read_to_string(lz.join(".zattrs")).unwrap();
     let src = VolumeSource::open(&lm).unwrap();
     let e = write_ome_zarr(&src, &lm, &lz, &kind, &OmeZarrOptions::default())

@@ -40,6 +40,7 @@ fn shrec_input(dir: &Path) -> Option<InputSpec> {
         tomogram: tomo,
         particles,
         labels,
+        copick: None,
     })
 }
 
@@ -125,6 +126,7 @@ fn parse_list(text: &str, path: &Path) -> Result<Vec<InputSpec>, NnError> {
             tomogram,
             particles,
             labels,
+            copick: None,
         });
     }
     if out.is_empty() {
@@ -155,10 +157,40 @@ fn load_sample(
     targets: &[String],
     target_radius: f64,
 ) -> Result<TrainSample, NnError> {
-    let tomo = mrc::read_volume(&inp.tomogram)?;
+    let tomo = capsid_io::read_tomogram(&inp.tomogram)?;
     let [nz, ny, nx] = tomo.shape_zyx();
-    let particles: Vec<Particle> = match &inp.particles {
-        Some(p) => {
+    let particles: Vec<Particle> = match (&inp.particles, &inp.copick) {
+        (Some(_), Some(_)) => {
+            return Err(input_error(
+                &inp.tomogram,
+                "give the particles as a list or as copick picks, not both",
+            ))
+        }
+        (None, Some(c)) => {
+            let project = capsid_io::copick_project::Project::open(&c.config)?;
+            let picks = project.read_picks(
+                &c.run,
+                &c.user_id,
+                &c.session_id,
+                classes,
+                tomo.voxel_size() as f64,
+            )?;
+            for p in &picks {
+                let [x, y, z] = [p.x, p.y, p.z];
+                let inside = |v: f64, n: usize| v >= -0.5 && v < n as f64 - 0.5;
+                if !(inside(x, nx) && inside(y, ny) && inside(z, nz)) {
+                    return Err(input_error(
+                        &c.config,
+                        format!(
+                            "run '{}': a '{}' pick of {}/{} lies outside the tomogram (voxel {x:.1}, {y:.1}, {z:.1} of {nx}×{ny}×{nz}; wrong voxel spacing?)",
+                            c.run, p.class, c.user_id, c.session_id
+                        ),
+                    ));
+                }
+            }
+            picks
+        }
+        (Some(p), None) => {
             let vs = tomo.voxel_size() as f64;
             let opts = ReadOptions {
                 voxel_size_a: (vs > 0.0).then_some(vs),
@@ -168,7 +200,7 @@ fn load_sample(
             };
             particles::read_particles(p, &opts)?
         }
-        None => vec![],
+        (None, None) => vec![],
     };
     let label_map = match &inp.labels {
         Some(l) => {

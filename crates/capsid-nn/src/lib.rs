@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod mining;
 pub mod model;
 pub mod negatives;
+pub mod pick_tuning;
 pub mod segment;
 pub mod train;
 

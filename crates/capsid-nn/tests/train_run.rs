@@ -311,3 +311,94 @@ impl TrainObserver for Messages {
         self.0.push(text.to_string());
     }
 }
+
+/// `monitor = val_pick_f1`: the held-out tomogram is segmented and picked at the chosen epochs
+/// (and the last), each evaluation is a line of `val_picks.csv`, the best one's picking settings
+/// are saved with its weights, and a pick F1 the model cannot reach keeps no later epoch.
+#[test]
+fn pick_f1_monitor_keeps_the_best_picking_epoch_and_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut cfg = config();
+    cfg.epochs = 3;
+    cfg.steps_per_epoch = 4;
+    cfg.batch = 4;
+    cfg.monitor = Monitor::ValPickF1;
+    cfg.val_pick_every = 2;
+    cfg.data.folds = 2;
+    cfg.data.split_by = capsid_nn::data::SplitBy::Tomogram;
+    let samples = vec![sample(1).0, sample(2).0];
+    let device = Device::flex();
+    #[derive(Default)]
+    struct Log(Vec<String>);
+    impl TrainObserver for Log {
+        fn message(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+    }
+    let mut log = Log::default();
+    let summary = train(
+        samples,
+        &table(),
+        &cfg,
+        &out,
+        &device,
+        &TrainOptions::default(),
+        &mut log,
+    )
+    .unwrap();
+    assert!(summary.pick_settings_saved);
+    let csv = std::fs::read_to_string(out.join(PICK_METRICS)).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0], "epoch,step,mean_pick_f1,pick_f1_ball,picker_ball",
+        "{csv}"
+    );
+    // Epoch 2 (every 2) and epoch 3 (the last); not epoch 1.
+    let epochs: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(epochs, ["2", "3"], "{csv}");
+    let f1_of = |e: &str| -> f64 {
+        let l = lines[1..]
+            .iter()
+            .find(|l| l.starts_with(&format!("{e},")))
+            .unwrap();
+        l.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    // The later evaluation is kept only when it is strictly better.
+    let best = summary.state.best_epoch;
+    let expected = if f1_of("3") > f1_of("2") { 3 } else { 2 };
+    assert_eq!(best, expected, "{csv}");
+    let settings = capsid_pick::PickSettings::load(&out.join("pick_settings.toml")).unwrap();
+    assert_eq!(settings.classes.len(), 1);
+    assert!((settings.classes[0].tuning_f1 - f1_of(&best.to_string())).abs() < 1e-5);
+    assert!(
+        settings.tuned_on.contains("the validation tomogram"),
+        "{}",
+        settings.tuned_on
+    );
+    assert!(
+        log.0
+            .iter()
+            .any(|m| m.starts_with("epoch 2: pick F1 on balls")),
+        "{:?}",
+        log.0
+    );
+    // A run that monitors the loss writes neither file, and replaces the earlier run's.
+    cfg.monitor = Monitor::ValLoss;
+    let s2 = train(
+        vec![sample(1).0, sample(2).0],
+        &table(),
+        &cfg,
+        &out,
+        &device,
+        &TrainOptions::default(),
+        &mut Quiet,
+    )
+    .unwrap();
+    assert!(!s2.pick_settings_saved);
+    assert!(!out.join(PICK_METRICS).exists());
+    assert!(!out.join("pick_settings.toml").exists());
+}

@@ -304,14 +304,16 @@ pub fn central_slices(path: &Path) -> Result<CentralSlices, ReportError> {
 /// by slab (8 sections at a time).
 pub fn central_slices_with(path: &Path, whole_limit: usize) -> Result<CentralSlices, ReportError> {
     let io = |e: capsid_io::IoError| ReportError::input(e.path().to_path_buf(), strip_path(&e));
-    let header = capsid_io::mrc::read_header(path).map_err(io)?;
+    // An MRC file or an OME-Zarr image, opened once.
+    let source = capsid_io::VolumeSource::open(path).map_err(io)?;
+    let header = source.header();
     let [nz, ny, nx] = header.shape_zyx();
     if nz == 0 || ny == 0 || nx == 0 {
         return Err(ReportError::input(path, "the volume is empty"));
     }
     let (z0, y0) = (nz / 2, ny / 2);
     if nz * ny * nx <= whole_limit {
-        let v = capsid_io::mrc::read_volume(path).map_err(io)?;
+        let v = source.read_volume().map_err(io)?;
         let xy = v.data.index_axis(Axis(0), z0).to_owned();
         let xz = v.data.index_axis(Axis(1), y0).to_owned();
         return Ok(CentralSlices {
@@ -320,7 +322,8 @@ pub fn central_slices_with(path: &Path, whole_limit: usize) -> Result<CentralSli
             shape_zyx: [nz, ny, nx],
         });
     }
-    let xy = capsid_io::mrc::read_slab(path, z0, 1)
+    let xy = source
+        .read_block(z0, 1, 0, ny)
         .map_err(io)?
         .data
         .index_axis(Axis(0), 0)
@@ -330,7 +333,7 @@ pub fn central_slices_with(path: &Path, whole_limit: usize) -> Result<CentralSli
     let mut z = 0;
     while z < nz {
         let len = SLAB.min(nz - z);
-        let slab = capsid_io::mrc::read_slab(path, z, len).map_err(io)?;
+        let slab = source.read_block(z, len, 0, ny).map_err(io)?;
         for dz in 0..len {
             xz.row_mut(z + dz)
                 .assign(&slab.data.index_axis(Axis(0), dz).index_axis(Axis(0), y0));

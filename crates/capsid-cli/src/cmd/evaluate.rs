@@ -40,6 +40,8 @@ Truth particles of classes not in the class table are ignored (and counted).
 Examples:
   capsid evaluate --picks tomo_picks.star --truth particle_locations.txt \\
       --classes classes.toml --occupancy occupancy_mask.mrc --out eval
+  capsid evaluate --copick proj/copick_config.json --picks-user capsid \\
+      --truth-user curation --rule czii --out eval_czii
   capsid evaluate --picks picks.star --truth truth.star --classes classes.toml \\
       --rule czii --weight beta-amylase=0 --weight beta-galactosidase=2 \\
       --weight thyroglobulin=2 --out eval_czii
@@ -51,14 +53,45 @@ Examples:
       --prob ribosome=tomo_prob_ribosome.mrc --out eval")]
 pub struct Args {
     /// Picks (particle list: .star, .csv, .txt, .xml, .json).
-    #[arg(long, value_name = "FILE")]
-    pub picks: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "picks_user")]
+    pub picks: Option<PathBuf>,
     /// Ground-truth particles (e.g. SHREC particle_locations.txt, or a STAR file).
-    #[arg(long, value_name = "FILE")]
-    pub truth: PathBuf,
-    /// Class table (TOML).
-    #[arg(long, value_name = "TOML")]
-    pub classes: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "truth_user")]
+    pub truth: Option<PathBuf>,
+    /// Class table (TOML, or a copick configuration: its pickable particle objects); default
+    /// with --copick: the project's objects.
+    #[arg(long, value_name = "TOML", required_unless_present = "copick")]
+    pub classes: Option<PathBuf>,
+    /// A copick project (its configuration JSON) holding the picks (--picks-user) and/or the
+    /// truth (--truth-user) of every run (or of --runs); Å converted with --voxel-size (default:
+    /// the runs' voxel spacing).
+    #[arg(long, value_name = "CONFIG")]
+    pub copick: Option<PathBuf>,
+    /// copick runs to score, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', requires = "copick")]
+    pub runs: Vec<String>,
+    /// With --copick: the truth is this user's picks (e.g. `curation`), instead of --truth.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "copick",
+        conflicts_with = "truth"
+    )]
+    pub truth_user: Option<String>,
+    /// With --truth-user: its session.
+    #[arg(long, value_name = "SESSION", default_value = "0")]
+    pub truth_session: String,
+    /// With --copick: the picks are this user's (e.g. `capsid`), instead of --picks.
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "copick",
+        conflicts_with = "picks"
+    )]
+    pub picks_user: Option<String>,
+    /// With --picks-user: its session.
+    #[arg(long, value_name = "SESSION", default_value = "0")]
+    pub picks_session: String,
     /// Occupancy (instance) map for the SHREC hitbox rule.
     #[arg(long, value_name = "MRC")]
     pub occupancy: Option<PathBuf>,
@@ -147,16 +180,106 @@ fn parse_weights(items: &[String], classes: &ClassTable) -> anyhow::Result<BTree
     Ok(class_weights)
 }
 
+/// Particles of `user`/`session` in the chosen runs of a copick project, in voxels of
+/// `voxel_size_a`, with a description for the record.
+fn copick_particles(
+    project: &capsid_io::copick_project::Project,
+    runs: &[String],
+    user: &str,
+    session: &str,
+    classes: &ClassTable,
+    voxel_size_a: f64,
+) -> anyhow::Result<(String, Vec<capsid_core::Particle>)> {
+    let mut all = Vec::new();
+    for run in runs {
+        all.extend(project.read_picks(run, user, session, classes, voxel_size_a)?);
+    }
+    Ok((
+        format!(
+            "copick user {user}, session {session}, runs {}",
+            runs.join(", ")
+        ),
+        all,
+    ))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let classes = ClassTable::load(&args.classes)?;
+    let project = args
+        .copick
+        .as_deref()
+        .map(capsid_io::copick_project::Project::open)
+        .transpose()?;
+    let classes_file = match (&args.classes, &project) {
+        (Some(c), _) => c.clone(),
+        (None, Some(p)) => p.config.clone(),
+        (None, None) => bail!("give --classes (or --copick CONFIG)"),
+    };
+    let classes = capsid_io::copick_project::load_class_table(&classes_file)?;
+    let (mut picks_given, mut truth_given) = (None, None);
+    let mut voxel_size = args.voxel_size;
+    if let Some(project) = &project {
+        if args.picks_user.is_none() && args.truth_user.is_none() {
+            bail!("--copick: say what to read from the project: --picks-user and/or --truth-user");
+        }
+        let runs = project.select_runs(&args.runs)?;
+        let vs = match voxel_size {
+            Some(v) => v,
+            None => {
+                let mut all: Vec<f64> = runs
+                    .iter()
+                    .flat_map(|r| project.voxel_spacings(r))
+                    .collect();
+                all.sort_by(f64::total_cmp);
+                all.dedup();
+                match all.as_slice() {
+                    [one] => *one,
+                    [] => bail!("{}: the runs have no VoxelSpacing folder; give --voxel-size (Å) to convert the picks' Å to voxels", project.config.display()),
+                    many => bail!(
+                        "{}: the runs have several voxel spacings ({}); choose one with --voxel-size",
+                        project.config.display(),
+                        many.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            }
+        };
+        voxel_size = Some(vs);
+        if let Some(user) = &args.picks_user {
+            picks_given = Some(copick_particles(
+                project,
+                &runs,
+                user,
+                &args.picks_session,
+                &classes,
+                vs,
+            )?);
+        }
+        if let Some(user) = &args.truth_user {
+            truth_given = Some(copick_particles(
+                project,
+                &runs,
+                user,
+                &args.truth_session,
+                &classes,
+                vs,
+            )?);
+        }
+    }
+    let from_project = || {
+        project
+            .as_ref()
+            .map(|p| p.config.clone())
+            .unwrap_or_default()
+    };
     let probs = crate::util::parse_prob_args(&args.prob, &classes)?;
     let class_weights = parse_weights(&args.weight, &classes)?;
     let n_probs = probs.len() as u64;
     let request = EvaluateRequest {
-        picks: args.picks,
-        truth: args.truth,
+        picks: args.picks.clone().unwrap_or_else(from_project),
+        truth: args.truth.clone().unwrap_or_else(from_project),
+        picks_given,
+        truth_given,
         classes,
-        classes_file: args.classes,
+        classes_file,
         decoys: args.decoys,
         decoy_classes: args.decoy_classes,
         occupancy: args.occupancy,
@@ -170,7 +293,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             RuleArg::Czii => 0.5,
         }),
         beta: args.beta,
-        voxel_size_a: args.voxel_size,
+        voxel_size_a: voxel_size,
         shape_xyz: args.shape,
         pr_bins: args.pr_bins,
     };

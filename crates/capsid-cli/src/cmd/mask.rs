@@ -31,7 +31,8 @@ Examples:
   capsid mask --tomogram tomo.mrc --particles gt.csv \\
       --classes classes.toml --shapes --out labels.mrc")]
 pub struct Args {
-    /// Tomogram (MRC) whose header gives the shape, voxel size and origin (its data are not read).
+    /// Tomogram (MRC or OME-Zarr) whose header gives the shape, voxel size and origin (its data
+    /// are not read).
     #[arg(long, conflicts_with_all = ["shape", "voxel_size"], required_unless_present = "shape")]
     pub tomogram: Option<PathBuf>,
     /// Volume shape X,Y,Z in voxels (instead of --tomogram).
@@ -192,7 +193,7 @@ fn truncate(s: &str, n: usize) -> String {
 /// The grid from the tomogram header or from --shape/--voxel-size.
 fn grid_of(args: &Args) -> anyhow::Result<MaskGrid> {
     if let Some(t) = &args.tomogram {
-        let h = mrc::read_header(t)?;
+        let h = capsid_io::read_tomogram_header(t)?;
         // Radii are in Å: a voxel size of 0 would label every voxel.
         capsid_core::guard::check_voxel_size(&t.display().to_string(), h.voxel_size_a)?;
         check_mask_size(&t.display().to_string(), h.shape_zyx(), args)?;

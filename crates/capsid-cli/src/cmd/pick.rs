@@ -51,7 +51,9 @@ Examples:
       --out picks.star
   capsid pick --classes classes.toml --method peaks --threshold 0.8 \\
       --prob globule=tomo_prob_globule.mrc --out globules.star
-  capsid pick seg/*_labels.mrc --classes classes.toml --out all_picks.star")]
+  capsid pick seg/*_labels.mrc --classes classes.toml --out all_picks.star
+  capsid pick seg/*_labels.mrc --classes classes.toml --out all_picks.star \\
+      --copick proj/copick_config.json --user-id capsid --session-id 0")]
 pub struct Args {
     /// Label map (MRC) for meanshift / components; several (or --list) pick several tomograms
     /// into one list, each pick named by its tomogram (rlnTomoName).
@@ -124,8 +126,58 @@ pub struct Args {
     /// the map's file name without extension and without segment's `_labels` / `_prob_CLASS`).
     #[arg(long)]
     pub tomo_name: Option<String>,
+    /// Also write the picks into this copick project's overlay (its configuration JSON): one
+    /// file per run (the tomogram's name, as `segment --copick` names its outputs) and class,
+    /// in Å, as picks of --user-id / --session-id.
+    #[arg(long, value_name = "CONFIG")]
+    pub copick: Option<PathBuf>,
+    /// With --copick: the picks' copick user.
+    #[arg(long, default_value = "capsid", requires = "copick")]
+    pub user_id: String,
+    /// With --copick: the picks' copick session.
+    #[arg(long, default_value = "0", requires = "copick")]
+    pub session_id: String,
     #[command(flatten)]
     pub star: crate::grammar::StarArgs,
+}
+
+/// With --copick: checks before picking that the picks of `tomograms` (run names) can go into
+/// the project.
+fn check_copick(args: &Args, tomograms: &[&str]) -> anyhow::Result<()> {
+    if let Some(config) = &args.copick {
+        capsid_io::copick_project::Project::open(config)?.check_picks_writable(
+            tomograms,
+            &args.user_id,
+            &args.session_id,
+            args.force,
+        )?;
+    }
+    Ok(())
+}
+
+/// With --copick: writes `picks` into the project (see [`Args::copick`]); the voxel size is
+/// that of the label map `map`.
+fn write_into_copick(args: &Args, picks: &[Particle], map: &Path) -> anyhow::Result<()> {
+    let Some(config) = &args.copick else {
+        return Ok(());
+    };
+    let project = capsid_io::copick_project::Project::open(config)?;
+    let voxel = f64::from(capsid_io::read_tomogram_header(map)?.voxel_size_a[0]);
+    if voxel <= 0.0 {
+        bail!(
+            "{}: the header has no voxel size; copick picks are in Å",
+            map.display()
+        );
+    }
+    let written = project.write_picks(picks, &args.user_id, &args.session_id, voxel, args.force)?;
+    eprintln!(
+        "copick: {} file(s) of user {}, session {} in {}",
+        written.len(),
+        args.user_id,
+        args.session_id,
+        project.roots[0].display()
+    );
+    Ok(())
 }
 
 /// Several label maps into one list: each planned and picked as alone, then written together,
@@ -151,6 +203,7 @@ fn pick_many(
             );
         }
     }
+    check_copick(args, &names)?;
     let record = capsid_pick::stage::record_file(&args.out);
     let inputs: Vec<&Path> = plans.iter().flat_map(|p| p.inputs()).collect();
     let _guard = capsid_core::OutputGuard::new(&[&args.out, &record], &inputs, args.force)?;
@@ -169,6 +222,7 @@ fn pick_many(
         .iter()
         .flat_map(|p| p.picks.iter().cloned())
         .collect();
+    write_into_copick(args, &all, &maps[0])?;
     let names_classes = classes.names();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max(8);
     let mut table = format!("{:<width$}", "tomogram");
@@ -279,6 +333,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(p) = plan.settings_path() {
         eprintln!("picking settings: {}", p.display());
     }
+    check_copick(&args, &[plan.tomogram()])?;
     // Outputs never overwrite inputs; an existing pick list is replaced only with --force.
     let record = capsid_pick::stage::record_file(&args.out);
     let _guard = capsid_core::OutputGuard::new(&[&args.out, &record], &plan.inputs(), args.force)?;
@@ -289,6 +344,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let picked = plan.run(&mut |n| bar.inc(n))?;
     bar.finish_and_clear();
     plan.write(&picked, &args.out)?;
+    if let Some(map) = maps.first() {
+        write_into_copick(&args, &picked.picks, map)?;
+    }
     print_summary(&picked.picks, &classes, &args.out, args.json);
     Ok(())
 }

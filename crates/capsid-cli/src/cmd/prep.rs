@@ -3,7 +3,7 @@
 use crate::util;
 use anyhow::{bail, Context};
 use capsid_core::CoreError;
-use capsid_io::mrc::{self, MrcMode, MrcWriter, WriteOptions};
+use capsid_io::mrc::{MrcMode, MrcWriter, WriteOptions};
 use capsid_prep::prep::{self, BinMethod, Normalize, PrepConfig, SlabSink, SlabSource};
 use ndarray::Array3;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ Examples:
       --lowpass-a 40 --normalize zscore
   capsid prep tomo.mrc tomo_clip.mrc --normalize clip --clip 0.5,99.5")]
 pub struct Args {
-    /// Input tomogram (MRC); never modified.
+    /// Input tomogram (MRC or OME-Zarr); never modified.
     pub input: PathBuf,
     /// Output tomogram (MRC), written atomically.
     pub output: PathBuf,
@@ -146,17 +146,19 @@ fn resolve_config(args: &Args) -> anyhow::Result<PrepConfig> {
 }
 
 /// Slabs of an MRC file read through memory mapping.
-struct MrcSource {
-    path: PathBuf,
+/// Slabs of the input tomogram (MRC or OME-Zarr).
+struct TomogramSource {
+    source: capsid_io::VolumeSource,
     shape_zyx: [usize; 3],
 }
 
-impl SlabSource for MrcSource {
+impl SlabSource for TomogramSource {
     fn shape_zyx(&self) -> [usize; 3] {
         self.shape_zyx
     }
     fn read_slab(&mut self, z_start: usize, z_len: usize) -> Result<Array3<f32>, CoreError> {
-        mrc::read_slab(&self.path, z_start, z_len)
+        self.source
+            .read_block(z_start, z_len, 0, self.shape_zyx[1])
             .map(|v| v.data)
             .map_err(|e| CoreError::Invalid(e.to_string()))
     }
@@ -181,7 +183,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut inputs: Vec<&Path> = vec![&args.input];
     inputs.extend(args.config.as_deref());
     let _guard = capsid_core::OutputGuard::new(&[&args.output], &inputs, args.force)?;
-    let header = mrc::read_header(&args.input)?;
+    let input = capsid_io::VolumeSource::open(&args.input)?;
+    let header = input.header();
     if cfg.lowpass_a.is_some() {
         // A cut-off in Å needs the voxel size.
         capsid_core::guard::check_voxel_size(
@@ -214,8 +217,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &wopts,
     )?;
     let mut sink = MrcSink(Some(writer));
-    let source = MrcSource {
-        path: args.input.clone(),
+    let source = TomogramSource {
+        source: input,
         shape_zyx: header.shape_zyx(),
     };
     let bar = util::progress(plan.steps(), "prep");

@@ -37,6 +37,8 @@ Examples:
   capsid segment runs/ribo --list test_tomos.txt --out seg --skip-complete
   capsid segment runs/ribo --copick czii/copick_config.json \\
       --tomo-type denoised --voxel-spacing 10.012 --out seg --skip-complete
+  capsid segment runs/ribo --copick czii/copick_config.json --out seg \\
+      --copick-segmentation predictions --user-id capsid
   capsid segment runs/ribo20 run1/VoxelSpacing10.000/wbp.zarr --out seg20 \\
       --voxel-size 20")]
 pub struct Args {
@@ -51,19 +53,19 @@ pub struct Args {
     /// the tomograms given as arguments.
     #[arg(long, value_name = "FILE")]
     pub list: Option<PathBuf>,
-    /// A copick project (its configuration JSON): segment the tomogram of every run (or of
-    /// --runs), of type --tomo-type at --voxel-spacing; outputs are named by run.
-    #[arg(long, value_name = "CONFIG")]
-    pub copick: Option<PathBuf>,
-    /// copick runs to segment, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',', requires = "copick")]
-    pub runs: Vec<String>,
-    /// copick tomogram type (`wbp`, `denoised`, …).
-    #[arg(long, default_value = "wbp", requires = "copick")]
-    pub tomo_type: String,
-    /// copick voxel spacing folder, Å (default: each run's only one).
-    #[arg(long, value_name = "Å", requires = "copick")]
-    pub voxel_spacing: Option<f64>,
+    #[command(flatten)]
+    pub copick: crate::copick_args::CopickRuns,
+    /// With --copick: also write each run's label map into the project as the copick multilabel
+    /// segmentation NAME of --user-id / --session-id (voxel values: the project's object labels;
+    /// every class of the model must be an object of the project).
+    #[arg(long, value_name = "NAME", requires = "copick")]
+    pub copick_segmentation: Option<String>,
+    /// With --copick-segmentation: the segmentation's copick user.
+    #[arg(long, default_value = "capsid", requires = "copick_segmentation")]
+    pub user_id: String,
+    /// With --copick-segmentation: the segmentation's copick session.
+    #[arg(long, default_value = "0", requires = "copick_segmentation")]
+    pub session_id: String,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -185,10 +187,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(list) = &args.list {
         tomograms.extend(capsid_core::fsutil::read_path_list(list)?);
     }
-    if let Some(config) = &args.copick {
-        let project = capsid_io::copick_project::Project::open(config)?;
-        for run in project.select_runs(&args.runs)? {
-            tomograms.push(project.tomogram(&run, args.voxel_spacing, &args.tomo_type)?);
+    let mut into_project = None;
+    if let Some((project, runs)) = args.copick.tomograms()? {
+        tomograms.extend(runs.into_iter().map(|(_, tomo)| tomo));
+        if let Some(seg_name) = &args.copick_segmentation {
+            into_project = Some(CopickSegmentation::new(
+                project,
+                segmenter.class_names(),
+                seg_name,
+                &args,
+            )?);
         }
     }
     let names = capsid_core::outputs::tomogram_names(&tomograms);
@@ -224,7 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut failed = 0;
         for (tomo, name, _) in &jobs {
             let t0 = std::time::Instant::now();
-            match segment_one(&mut segmenter, &args, tomo, name) {
+            match segment_one(&mut segmenter, &args, tomo, name, into_project.as_ref()) {
                 Ok(r) => {
                     let mut row = SummaryRow::new(name, "done");
                     row.windows = Some(r.windows);
@@ -285,6 +293,7 @@ fn segment_one(
     args: &Args,
     tomo: &Path,
     name: &str,
+    into_project: Option<&CopickSegmentation>,
 ) -> anyhow::Result<capsid_nn::segment::SegmentedTomogram> {
     let source = capsid_io::VolumeSource::open_at(tomo, args.voxel_size)?;
     let header = source.header();
@@ -293,6 +302,10 @@ fn segment_one(
     pb.finish_and_clear();
     if args.zarr {
         write_zarr_copies(segmenter, &args.out, name, args.force)?;
+    }
+    if let Some(c) = into_project {
+        let written = c.write(&r.label_map, name, header.voxel_size_a[0], args.force)?;
+        eprintln!("copick segmentation: {}", written.display());
     }
     let counts: Vec<String> = segmenter
         .class_names()
@@ -370,6 +383,93 @@ fn summary_table(rows: &[SummaryRow], classes: &[String]) -> String {
     t
 }
 
+/// `--copick-segmentation`: where and how label maps go into the project.
+struct CopickSegmentation {
+    project: capsid_io::copick_project::Project,
+    classes: Vec<String>,
+    /// The object label of each of the model's labels (0 = background).
+    relabel: Vec<u8>,
+    name: String,
+    user: String,
+    session: String,
+}
+
+impl CopickSegmentation {
+    /// Checks that every class of the model is an object of the project and the names are
+    /// ones copick can parse back.
+    fn new(
+        project: capsid_io::copick_project::Project,
+        classes: &[String],
+        name: &str,
+        args: &Args,
+    ) -> anyhow::Result<Self> {
+        for (what, v) in [
+            ("segmentation name", name),
+            ("--user-id", &args.user_id),
+            ("--session-id", &args.session_id),
+        ] {
+            if v.is_empty() || v.contains(['_', '/', '\\']) {
+                bail!("{what} '{v}': copick store names need it non-empty, without '_' or '/'");
+            }
+        }
+        let mut relabel = vec![0u8];
+        for c in classes {
+            let Some(o) = project.objects.iter().find(|o| &o.name == c) else {
+                bail!(
+                    "{}: the model's class '{c}' is no pickable object of the project (objects: {}); a copick segmentation stores object labels",
+                    project.config.display(),
+                    project.objects.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            };
+            relabel.push(o.label);
+        }
+        Ok(Self {
+            project,
+            classes: classes.to_vec(),
+            relabel,
+            name: name.to_string(),
+            user: args.user_id.clone(),
+            session: args.session_id.clone(),
+        })
+    }
+
+    /// Writes the label map `label_map` of run `run` (voxel size `voxel_size_a` Å) into the
+    /// project's overlay; returns the store's path.
+    fn write(
+        &self,
+        label_map: &Path,
+        run: &str,
+        voxel_size_a: f32,
+        force: bool,
+    ) -> anyhow::Result<PathBuf> {
+        use capsid_io::zarr::{write_ome_zarr, MapKind, OmeZarrOptions};
+        let path = capsid_io::copick_project::multilabel_segmentation_path(
+            &self.project.roots[0],
+            run,
+            f64::from(voxel_size_a),
+            &self.user,
+            &self.session,
+            &self.name,
+        );
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
+        }
+        let kind = MapKind::Labels {
+            classes: self.classes.clone(),
+            relabel: self.relabel.clone(),
+        };
+        let opts = OmeZarrOptions {
+            name: self.name.clone(),
+            overwrite: force,
+            ..OmeZarrOptions::default()
+        };
+        let source = capsid_io::VolumeSource::open(label_map)?;
+        write_ome_zarr(&source, label_map, &path, &kind, &opts)?;
+        Ok(path)
+    }
+}
+
 /// `--zarr`: the label map (and probability maps) of tomogram `name` in `out` written again as
 /// OME-Zarr images beside the MRC files.
 fn write_zarr_copies(
@@ -385,6 +485,7 @@ fn write_zarr_copies(
         let kind = if k == 0 {
             MapKind::Labels {
                 classes: classes.clone(),
+                relabel: vec![],
             }
         } else {
             MapKind::Values

@@ -1,7 +1,6 @@
 //! `capsid train`: train a 3D-UNet or 3D-UCaps model on tomograms with particle lists or label maps.
 
 use anyhow::{bail, Context};
-use capsid_core::ClassTable;
 use capsid_nn::metrics::EpochRecord;
 use capsid_nn::train::{
     load_run_config, output_class_table, train, InputSpec, Monitor, RunLayout, TrainConfig,
@@ -33,6 +32,9 @@ Examples:
       --steps 20 --out runs/tiny
   capsid train --config train.toml --tomogram t1.mrc --particles t1.star \\
       --classes classes.toml --targets ribosome --out runs/ribo
+  capsid train --model unet --copick proj/copick_config.json \\
+      --runs TS_1,TS_2,TS_3 --user-id curation --split-by tomogram \\
+      --folds 3 --monitor val-pick-f1 --out runs/czii
   capsid train --resume --out runs/ribo --epochs 200")]
 pub struct Args {
     /// Training config (TOML; every field optional). Flags below override it.
@@ -54,9 +56,19 @@ pub struct Args {
     /// Class label map for the --tomogram at the same position (repeatable; instead of spheres).
     #[arg(long)]
     pub labels: Vec<PathBuf>,
-    /// Class table (TOML). Defaults to class_table.toml of the first --data folder.
+    /// Class table (TOML, or a copick configuration: its pickable particle objects). Defaults
+    /// to class_table.toml of the first --data folder, or the --copick project's objects.
     #[arg(long)]
     pub classes: Option<PathBuf>,
+    #[command(flatten)]
+    pub copick: crate::copick_args::CopickRuns,
+    /// With --copick: whose picks are the training targets (copick's `user_id`; the portal's
+    /// ground truth is `curation`).
+    #[arg(long, default_value = "curation", requires = "copick")]
+    pub user_id: String,
+    /// With --copick: which session of --user-id.
+    #[arg(long, default_value = "0", requires = "copick")]
+    pub session_id: String,
     /// Target classes, comma-separated, in output-label order (default: all classes).
     #[arg(long, value_delimiter = ',')]
     pub targets: Vec<String>,
@@ -136,9 +148,16 @@ pub struct Args {
     /// Early-stopping patience in epochs (0 = off).
     #[arg(long)]
     pub patience: Option<usize>,
-    /// Monitor for plateau/early stopping/best model: val-loss or val-f1.
+    /// Monitor for plateau/early stopping/best model: val-loss, val-f1 (voxels of the
+    /// validation patches) or val-pick-f1 (the kept weights are those whose tuned picks score the
+    /// best strict F1 on the tuning tomogram, evaluated every --val-pick-every epochs, and their
+    /// picking settings are kept; the schedule then follows val-loss)
     #[arg(long)]
     pub monitor: Option<String>,
+    /// Epochs between pick evaluations of --monitor val-pick-f1 (default 5; the last epoch is
+    /// always evaluated). Each segments the tuning tomogram once.
+    #[arg(long, value_name = "N")]
+    pub val_pick_every: Option<usize>,
     /// Save a checkpoint every N steps (0 = at epoch ends only).
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
@@ -185,13 +204,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .classes
         .clone()
         .context("no class table: give --classes (or --data with a class_table.toml)")?;
-    let classes = ClassTable::load(&classes_path)?;
+    let classes = capsid_io::copick_project::load_class_table(&classes_path)?;
     let out_table = output_class_table(&classes, &cfg.targets)?;
     cfg.net.set_num_classes(out_table.classes.len() + 1);
     cfg.validate()
         .map_err(|e| anyhow::anyhow!("invalid training config: {e}"))?;
     if cfg.inputs.is_empty() {
-        bail!("no training data: give --data DIR, or --tomo T.mrc --particles P.star");
+        bail!("no training data: give --data DIR, --tomogram T.mrc --particles P.star, or --copick CONFIG");
     }
     // The run folder must not hold (or be) an input; an existing run is kept unless --force
     // (replace) or --resume (continue).
@@ -204,6 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         inputs.push(&i.tomogram);
         inputs.extend(i.particles.as_deref());
         inputs.extend(i.labels.as_deref());
+        inputs.extend(i.copick.as_ref().map(|c| c.config.as_path()));
     }
     let _guard = capsid_core::OutputGuard::with_flag(
         &[&args.out],
@@ -253,7 +273,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         samples, &out_table, &cfg, &args.out, &device, &opts, &mut bar,
     )?;
     bar.pb.finish_and_clear();
-    if !args.no_pick_tuning && summary.state.best_epoch > 0 {
+    let settings_path = args.out.join(capsid_pick::PickSettings::FILE);
+    let tuned_while_training = summary.pick_settings_saved
+        || (cfg.monitor == Monitor::ValPickF1 && args.resume && settings_path.exists());
+    if tuned_while_training {
+        // The val-pick-f1 monitor kept the best evaluation's settings with its weights.
+        if let Ok(settings) = capsid_pick::PickSettings::load(&settings_path) {
+            eprintln!("picking settings of the best epoch ({})", settings.tuned_on);
+            crate::pick_tuning::print_settings(&settings, &args.out, "chosen while training");
+        }
+    } else if !args.no_pick_tuning && summary.state.best_epoch > 0 {
         crate::pick_tuning::tune_after_training(&cfg, &classes, &out_table, &args.out, &device)?;
     }
     let s = &summary.state;
@@ -389,7 +418,27 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
             tomogram: t.clone(),
             particles: a.particles.get(i).cloned(),
             labels: a.labels.get(i).cloned(),
+            copick: None,
         });
+    }
+    if let Some((project, runs)) = a.copick.tomograms()? {
+        // Each run's tomogram with the picks of --user-id/--session-id as its particles.
+        for (run, tomogram) in runs {
+            inputs.push(InputSpec {
+                tomogram,
+                particles: None,
+                labels: None,
+                copick: Some(capsid_nn::train::CopickPicks {
+                    config: project.config.clone(),
+                    run,
+                    user_id: a.user_id.clone(),
+                    session_id: a.session_id.clone(),
+                }),
+            });
+        }
+        if cfg.classes.is_none() && a.classes.is_none() {
+            cfg.classes = Some(project.config.clone());
+        }
     }
     if !inputs.is_empty() {
         cfg.inputs = inputs;
@@ -492,8 +541,12 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
         cfg.monitor = match m.as_str() {
             "val-loss" | "val_loss" | "loss" => Monitor::ValLoss,
             "val-f1" | "val_f1" | "f1" => Monitor::ValF1,
-            other => bail!("--monitor: expected val-loss or val-f1, got '{other}'"),
+            "val-pick-f1" | "val_pick_f1" | "pick-f1" => Monitor::ValPickF1,
+            other => bail!("--monitor: expected val-loss, val-f1 or val-pick-f1, got '{other}'"),
         };
+    }
+    if let Some(v) = a.val_pick_every {
+        cfg.val_pick_every = v;
     }
     if let Some(v) = a.checkpoint_every {
         cfg.checkpoint_every = v;

@@ -55,3 +55,37 @@ pub fn fails_with(out: &Output, needles: &[&str]) {
         assert!(line.contains(n), "'{n}' not in: {line}");
     }
 }
+
+/// The Python named by the environment variable `var` (an interop test's reference reader), or
+/// `None` to skip: a skip is a failure under `CAPSID_REQUIRE_INTEROP` (as CI sets it).
+pub fn interop_python(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var("CAPSID_REQUIRE_INTEROP").map_or(true, |v| v.is_empty() || v == "0"),
+                "CAPSID_REQUIRE_INTEROP is set but {var} is not"
+            );
+            eprintln!("skipped: set {var} to run the reference reader");
+            None
+        }
+    }
+}
+
+/// Runs `python interop/SCRIPT ARGS…` and panics with its output unless it succeeds.
+pub fn run_interop(python: &str, script: &str, args: &[&std::ffi::OsStr]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../interop")
+        .join(script);
+    let r = Command::new(python)
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("run the interop script");
+    assert!(
+        r.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+}

@@ -23,8 +23,12 @@ use zarrs::filesystem::FilesystemStore;
 pub enum MapKind {
     /// Class labels 0..=255 (0 = background), stored as uint8; coarser levels take every second
     /// voxel (nearest neighbour), so they hold labels too. `classes[k]` names label `k + 1`
-    /// (written as OME `image-label` properties).
-    Labels { classes: Vec<String> },
+    /// (written as OME `image-label` properties). `relabel[v]`, when given, is the value stored
+    /// for label `v` (e.g. a copick project's object labels); empty keeps the labels.
+    Labels {
+        classes: Vec<String>,
+        relabel: Vec<u8>,
+    },
     /// Continuous values (probabilities), stored as float32, or float16 when the source is an
     /// MRC of mode 12; coarser levels are the mean of 2 × 2 × 2 blocks.
     Values,
@@ -240,7 +244,8 @@ fn write_into(
     for z0 in (0..nz).step_by(chunk) {
         let n = chunk.min(nz - z0);
         let band = source.read_block(z0, n, 0, ny)?.data;
-        if matches!(kind, MapKind::Labels { .. }) {
+        let mut band = band;
+        if let MapKind::Labels { relabel, .. } = kind {
             if let Some(v) = band
                 .iter()
                 .find(|v| v.fract() != 0.0 || !(0.0..=255.0).contains(*v))
@@ -249,6 +254,18 @@ fn write_into(
                     source_path,
                     format!("not a label map: holds the value {v} (labels are integers 0..=255)"),
                 ));
+            }
+            if !relabel.is_empty() {
+                if let Some(v) = band.iter().find(|v| **v as usize >= relabel.len()) {
+                    return Err(IoError::format(
+                        source_path,
+                        format!(
+                            "label {v} has no new label (labels 0..{} are mapped)",
+                            relabel.len() - 1
+                        ),
+                    ));
+                }
+                band.mapv_inplace(|v| f32::from(relabel[v as usize]));
             }
         }
         store_band(&arrays[0], root, z0, band.view(), stored)?;
@@ -334,7 +351,7 @@ fn attributes(levels: &[ZarrLevel], kind: &MapKind, opts: &OmeZarrOptions) -> Va
         })
         .collect();
     let (method, classes) = match kind {
-        MapKind::Labels { classes } => ("nearest", Some(classes)),
+        MapKind::Labels { classes, relabel } => ("nearest", Some((classes, relabel))),
         MapKind::Values => ("mean of 2 × 2 × 2 blocks", None),
     };
     let axes = ["z", "y", "x"].map(|a| json!({"name": a, "type": "space", "unit": "angstrom"}));
@@ -348,11 +365,14 @@ fn attributes(levels: &[ZarrLevel], kind: &MapKind, opts: &OmeZarrOptions) -> Va
             "metadata": {"method": "capsid", "version": env!("CARGO_PKG_VERSION")},
         }]
     });
-    if let Some(classes) = classes {
+    if let Some((classes, relabel)) = classes {
         let properties: Vec<Value> = classes
             .iter()
             .enumerate()
-            .map(|(k, c)| json!({"label-value": k + 1, "class": c}))
+            .map(|(k, c)| {
+                let value = relabel.get(k + 1).map_or(k + 1, |&v| usize::from(v));
+                json!({"label-value": value, "class": c})
+            })
             .collect();
         attrs["image-label"] = json!({"version": "0.4", "properties": properties});
     }

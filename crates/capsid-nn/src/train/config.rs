@@ -17,6 +17,25 @@ pub enum Monitor {
     ValLoss,
     /// Mean voxel F1 of the target classes on the validation patches (higher is better).
     ValF1,
+    /// Mean strict pick F1 of the target classes on the tuning tomogram (higher is better):
+    /// every `val_pick_every` epochs (and at the last one) the tomogram is segmented, both
+    /// pickers are tuned per class ([`crate::pick_tuning`]) and the weights whose tuned picks
+    /// score best are kept, with their picking settings. With a by-tomogram split the tuning
+    /// tomogram is the held-out one; otherwise it is the last input, scored on its validation
+    /// particles only (its training particles are neither to be found nor false picks).
+    /// The learning-rate plateau and early stopping follow the validation loss.
+    ValPickF1,
+}
+
+impl Monitor {
+    /// The name used on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "val-loss",
+            Monitor::ValF1 => "val-f1",
+            Monitor::ValPickF1 => "val-pick-f1",
+        }
+    }
 }
 
 /// How the learning rate moves during a run.
@@ -47,7 +66,7 @@ pub fn cosine_lr(lr: f64, min_lr: f64, step: u64, warmup_steps: u64, progress: f
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
-    /// Tomogram (MRC).
+    /// Tomogram (MRC or OME-Zarr).
     pub tomogram: PathBuf,
     /// Particle list (any format capsid reads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +74,24 @@ pub struct InputSpec {
     /// Class label map (class-table labels), used instead of spheres around the particles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<PathBuf>,
+    /// The particles as the picks of a copick user and session (instead of `particles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copick: Option<CopickPicks>,
+}
+
+/// Picks of one run of a copick project, by a user and session: a training input's particles
+/// (one file per object in the project, coordinates in Å).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopickPicks {
+    /// The project's configuration (`copick_config.json`).
+    pub config: PathBuf,
+    /// The run (the tomogram's name).
+    pub run: String,
+    /// Whose picks, e.g. `curation` (the portal's ground truth) or a picker's name.
+    pub user_id: String,
+    /// Which session of that user, e.g. `0`.
+    pub session_id: String,
 }
 
 /// Everything that defines a training run. TOML sections `[net]` (with `model = "unet"` or
@@ -92,6 +129,9 @@ pub struct TrainConfig {
     pub early_stop_patience: usize,
     /// What "improvement" means.
     pub monitor: Monitor,
+    /// With `monitor = "val_pick_f1"`: epochs between pick evaluations (the last epoch is
+    /// always evaluated). Default 5.
+    pub val_pick_every: usize,
     /// Save `checkpoints/step_<N>.bpk` and refresh `last/` every this many steps (0 = only at
     /// epoch ends).
     pub checkpoint_every: u64,
@@ -128,6 +168,7 @@ impl Default for TrainConfig {
             warmup_steps: 50,
             early_stop_patience: 15,
             monitor: Monitor::ValLoss,
+            val_pick_every: 5,
             checkpoint_every: 0,
             class_weights: false,
             val_batch: 0,
@@ -165,6 +206,9 @@ impl TrainConfig {
             .map_err(|e| format!("data.patch: {e}"))?;
         if self.batch == 0 {
             return Err("batch must be at least 1".into());
+        }
+        if self.val_pick_every == 0 {
+            return Err("val_pick_every must be at least 1".into());
         }
         if !(self.time_budget_min >= 0.0 && self.time_budget_min.is_finite()) {
             return Err(format!(

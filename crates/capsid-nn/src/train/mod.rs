@@ -233,6 +233,7 @@ pub fn train(
             epoch_loss_sum: 0.0,
             lr: cfg.lr,
             best: f64::INFINITY,
+            best_pick_f1: NO_PICK_F1,
             best_epoch: 0,
             stale_epochs: 0,
             plateau_epochs: 0,
@@ -279,6 +280,53 @@ pub fn train(
         return Err(NnError::Data("the split left nothing to train on".into()));
     }
     let val_specs = validation_patches(&samples, &sp, &cfg.data, cfg.seed);
+    let pick_target = if cfg.monitor == Monitor::ValPickF1 {
+        let target = pick_target(&samples, &sp, &cfg.data, classes);
+        match &target {
+            Some(t) => observer.message(&format!(
+                "val-pick-f1: every {} epoch(s) the model segments and picks {}, scored on {} particle(s)",
+                cfg.val_pick_every,
+                t.what,
+                t.truth.truth.len()
+            )),
+            None => observer.message(
+                "val-pick-f1: no particle to pick on the tuning tomogram; the best model is chosen by the training loss",
+            ),
+        }
+        target
+    } else {
+        None
+    };
+    let pick_metrics_path = out.join(PICK_METRICS);
+    let mut pick_rows: Vec<String> = if opts.resume && pick_metrics_path.exists() {
+        // The evaluations before the interruption (epochs not redone).
+        std::fs::read_to_string(&pick_metrics_path)
+            .map_err(|e| io_err(&pick_metrics_path, e))?
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                l.split(',')
+                    .next()
+                    .and_then(|e| e.parse::<usize>().ok())
+                    .is_some_and(|e| e <= state.epochs_done)
+            })
+            .map(String::from)
+            .collect()
+    } else {
+        vec![]
+    };
+    if !opts.resume {
+        // A replaced run's files would be mistaken for this one's.
+        for stale in [
+            pick_metrics_path.clone(),
+            out.join(capsid_pick::PickSettings::FILE),
+        ] {
+            if stale.exists() {
+                std::fs::remove_file(&stale).map_err(|e| io_err(&stale, e))?;
+            }
+        }
+    }
+    let mut pick_settings_saved = false;
     let total_steps = cfg.epochs as u64 * cfg.steps_per_epoch as u64;
     let first = state.global_step;
     let start_stream = |samples: &Arc<Vec<TrainSample>>, first: u64| {
@@ -326,6 +374,7 @@ pub fn train(
                     state,
                     records,
                     reason: "interrupted".into(),
+                    pick_settings_saved,
                 });
             }
             if cfg.lr_schedule == LrSchedule::Cosine {
@@ -390,17 +439,59 @@ pub fn train(
             f1: (1..num_classes).map(|k| counts.f1(k)).collect(),
             elapsed_s: elapsed0 + started.elapsed().as_secs_f64(),
         };
-        let monitored = match cfg.monitor {
-            Monitor::ValLoss if val_loss.is_finite() => val_loss,
+        // Whether the time budget ends the run after this epoch (at the mean epoch time so far).
+        let elapsed_now = elapsed0 + started.elapsed().as_secs_f64();
+        let over_budget = cfg.time_budget_min > 0.0
+            && elapsed_now + elapsed_now / epoch.max(1) as f64 > cfg.time_budget_min * 60.0;
+        let last_epoch = epoch >= cfg.epochs || over_budget;
+        let pick_eval = match &pick_target {
+            Some(target) if epoch % cfg.val_pick_every == 0 || last_epoch => {
+                let t_pick = Instant::now();
+                let sample = &samples[target.sample];
+                let probs = crate::pick_tuning::segment_for_tuning(
+                    net.valid(),
+                    &cfg.net,
+                    &sample.tomogram,
+                    cfg.data.patch,
+                    device,
+                )?;
+                let (settings, tunings) = crate::pick_tuning::tune_pick_settings(
+                    &probs,
+                    &sample.tomogram,
+                    &target.truth,
+                    classes,
+                    &target.what,
+                )?;
+                let mean = crate::pick_tuning::mean_tuned_f1(&settings);
+                observer.message(&format!(
+                    "epoch {epoch}: pick F1 on {} {mean:.3} ({}; {:.0} s)",
+                    sample.name,
+                    tunings
+                        .iter()
+                        .map(|t| format!("{} {:.3}", t.settings.name, t.settings.tuning_f1))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    t_pick.elapsed().as_secs_f64()
+                ));
+                pick_rows.push(pick_row(epoch, state.global_step, mean, &settings));
+                write_text(&out.join(PICK_METRICS), &pick_csv(&class_names, &pick_rows))?;
+                Some((mean, settings))
+            }
+            _ => None,
+        };
+        // The schedule (plateau, early stopping) follows the validation loss, or the voxel F1 of
+        // the validation patches for `val-f1`; the pick monitor's evaluations are too sparse to
+        // drive it, so with `val-pick-f1` they only choose the weights that are kept.
+        let schedule_value = match cfg.monitor {
             Monitor::ValF1 if !val_specs.is_empty() => -counts.mean_f1(),
+            _ if val_loss.is_finite() => val_loss,
             _ => train_loss,
         };
-        if monitored < state.best {
-            state.best = monitored;
-            state.best_epoch = epoch;
+        let schedule_improved = schedule_value < state.best;
+        if schedule_improved {
+            state.best = schedule_value;
             state.stale_epochs = 0;
             state.plateau_epochs = 0;
-            save_model_folder(out, &cfg.net, &net)?;
         } else {
             state.stale_epochs += 1;
             state.plateau_epochs += 1;
@@ -410,6 +501,24 @@ pub fn train(
             {
                 state.lr = (state.lr * cfg.plateau_factor).max(cfg.min_lr);
                 state.plateau_epochs = 0;
+            }
+        }
+        let keep = if pick_target.is_some() {
+            // Strictly better picks only: a tie keeps the earlier weights.
+            pick_eval
+                .as_ref()
+                .is_some_and(|(mean, _)| *mean > state.best_pick_f1)
+        } else {
+            schedule_improved
+        };
+        if keep {
+            state.best_epoch = epoch;
+            save_model_folder(out, &cfg.net, &net)?;
+            if let Some((mean, settings)) = &pick_eval {
+                state.best_pick_f1 = *mean;
+                let text = settings.to_toml_string();
+                write_text(&out.join(capsid_pick::PickSettings::FILE), &text)?;
+                pick_settings_saved = true;
             }
         }
         state.epochs_done = epoch;
@@ -449,12 +558,9 @@ pub fn train(
             ));
         }
         state.elapsed_s = elapsed0 + started.elapsed().as_secs_f64();
-        if cfg.time_budget_min > 0.0 && !state.finished {
-            let per_epoch = state.elapsed_s / state.epochs_done.max(1) as f64;
-            if state.elapsed_s + per_epoch > cfg.time_budget_min * 60.0 {
-                state.finished = true;
-                reason = "time budget".into();
-            }
+        if over_budget && !state.finished {
+            state.finished = true;
+            reason = "time budget".into();
         }
         write_metrics_csv(&out.join(RunLayout::METRICS), &class_names, &records)?;
         save_last(&net, &optim, &state)?;
@@ -465,7 +571,103 @@ pub fn train(
         state,
         records,
         reason,
+        pick_settings_saved,
     })
+}
+
+/// Per-evaluation scores of the `val-pick-f1` monitor, in the run folder.
+pub const PICK_METRICS: &str = "val_picks.csv";
+
+/// What the `val-pick-f1` monitor segments and scores.
+struct PickTarget {
+    /// Index into the samples.
+    sample: usize,
+    truth: crate::pick_tuning::TuningTruth,
+    /// The tomogram and how it relates to training, for messages and the settings' record.
+    what: String,
+}
+
+/// The tuning tomogram of the `val-pick-f1` monitor: with a by-tomogram split the first
+/// held-out tomogram (every particle to be found); otherwise the last input, scored on its
+/// validation particles (training particles ignored) or, without validation particles, on all
+/// of them (optimistic). `None` when there is nothing to find.
+fn pick_target(
+    samples: &[TrainSample],
+    sp: &crate::data::Split,
+    data: &crate::data::DataConfig,
+    classes: &ClassTable,
+) -> Option<PickTarget> {
+    use crate::pick_tuning::TuningTruth;
+    let held_out = data.split_by == crate::data::SplitBy::Tomogram && data.folds > 1;
+    let (sample, truth, how) = if held_out {
+        let s = *sp.val_samples.first()?;
+        (
+            s,
+            TuningTruth::all_of(&samples[s], classes),
+            "the validation tomogram",
+        )
+    } else {
+        let s = samples.len().checked_sub(1)?;
+        let val: std::collections::HashSet<usize> = sp
+            .val_particles
+            .iter()
+            .filter(|(si, _)| *si == s)
+            .map(|&(_, i)| i)
+            .collect();
+        if val.is_empty() {
+            (
+                s,
+                TuningTruth::all_of(&samples[s], classes),
+                "a training tomogram, all its particles: optimistic",
+            )
+        } else {
+            (
+                s,
+                TuningTruth::validation_of(&samples[s], classes, |i| val.contains(&i)),
+                "a training tomogram, its validation particles",
+            )
+        }
+    };
+    if truth.truth.is_empty() {
+        return None;
+    }
+    Some(PickTarget {
+        sample,
+        truth,
+        what: format!("{} ({how})", samples[sample].name),
+    })
+}
+
+/// One line of [`PICK_METRICS`].
+fn pick_row(epoch: usize, step: u64, mean: f64, settings: &capsid_pick::PickSettings) -> String {
+    let mut cells = vec![epoch.to_string(), step.to_string(), format!("{mean:.6}")];
+    for c in &settings.classes {
+        cells.push(format!("{:.6}", c.tuning_f1));
+        cells.push(
+            match c.method {
+                capsid_pick::TunedMethod::Meanshift => "meanshift",
+                capsid_pick::TunedMethod::Peaks => "peaks",
+            }
+            .to_string(),
+        );
+    }
+    cells.join(",")
+}
+
+/// [`PICK_METRICS`]' text: a header, then `rows`.
+fn pick_csv(classes: &[String], rows: &[String]) -> String {
+    let mut header = vec!["epoch".to_string(), "step".into(), "mean_pick_f1".into()];
+    for c in classes {
+        header.push(format!("pick_f1_{c}"));
+        header.push(format!("picker_{c}"));
+    }
+    let mut text = header.join(",");
+    text.push('\n');
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    text
 }
 
 #[cfg(test)]

@@ -16,8 +16,13 @@ pub struct TrainState {
     pub epoch_loss_sum: f64,
     /// Current learning rate.
     pub lr: f64,
-    /// Best monitored value so far (lower is better; F1 is stored negated) and its epoch.
+    /// Best value of the schedule's monitor so far (lower is better; F1 is stored negated).
     pub best: f64,
+    /// Best mean pick F1 of the `val-pick-f1` monitor so far ([`NO_PICK_F1`] before the first
+    /// evaluation).
+    #[serde(default = "no_pick_f1")]
+    pub best_pick_f1: f64,
+    /// The epoch of the kept weights (the run folder's model).
     pub best_epoch: usize,
     /// Epochs since the last improvement (early stopping) and since the last LR change.
     pub stale_epochs: usize,
@@ -26,6 +31,14 @@ pub struct TrainState {
     pub elapsed_s: f64,
     /// True once training ended (all epochs or early stop).
     pub finished: bool,
+}
+
+/// [`TrainState::best_pick_f1`] before any pick evaluation (below every F1, so the first
+/// evaluation is kept).
+pub const NO_PICK_F1: f64 = -1.0;
+
+fn no_pick_f1() -> f64 {
+    NO_PICK_F1
 }
 
 /// What the caller wants besides the config.
@@ -61,4 +74,7 @@ pub struct TrainSummary {
     pub records: Vec<EpochRecord>,
     /// Why training stopped: "epochs", "early stopping", "interrupted".
     pub reason: String,
+    /// The `val-pick-f1` monitor wrote the best evaluation's `pick_settings.toml` into the run
+    /// folder (no need to tune again after training).
+    pub pick_settings_saved: bool,
 }
