@@ -16,6 +16,14 @@ tests).
       `capsid convert ... 'ExperimentRuns/{tomo}/Picks/USER_SESSION_{class}.json'`) at the
       positions of EXPECTED.json ({run: {object: [[x, y, z] in Å, ...]}}), within 1e-3 Å.
 
+  create DIR SIM_DIR VOXEL_A
+      Makes a copick project in DIR with copick's own API (copick.ops.open.new_config, new_run,
+      new_voxel_spacing, new_tomogram(...).from_numpy, new_picks(...).store): the classes of
+      SIM_DIR/class_table.toml as pickable objects (radius in Å), each tomogram folder of SIM_DIR
+      as a run with its reconstruction.mrc as the 'wbp' tomogram at VOXEL_A Å, and its
+      particle_locations.txt (voxels) as picks of user 'curation', session '0' in Å. capsid then
+      works on a project it did not write.
+
   segmentation CONFIG RUN USER SESSION NAME LABELS.mrc MAPPING
       Checks that copick finds exactly one multilabel segmentation NAME of USER, SESSION in RUN
       (written by `capsid segment --copick ... --copick-segmentation NAME`) and that its voxels
@@ -69,6 +77,40 @@ def check(config: Path, sim: Path, voxel: float) -> int:
     return 0
 
 
+def create(out: Path, sim: Path, voxel: float) -> int:
+    import tomllib
+
+    import mrcfile
+    from copick.models import CopickLocation, CopickPoint, PickableObject
+    from copick.ops.open import new_config
+
+    table = tomllib.loads((sim / "class_table.toml").read_text())["class"]
+    objects = []
+    for c in table:
+        radius = c.get("radius_a", c.get("radius_vox", 0.0) * voxel)
+        objects.append(PickableObject(name=c["name"], is_particle=True, label=c["label"], radius=radius))
+    out.mkdir(parents=True, exist_ok=True)
+    root = new_config(str(out / "copick_config.json"), str(out.resolve()), "interop", "made by copick", objects)
+    names = {c["name"] for c in table}
+    for d in sorted(d for d in sim.iterdir() if (d / "reconstruction.mrc").is_file()):
+        run = root.new_run(d.name)
+        vs = run.new_voxel_spacing(voxel)
+        with mrcfile.open(str(d / "reconstruction.mrc"), permissive=True) as m:
+            data = np.asarray(m.data, dtype=np.float32)
+        vs.new_tomogram("wbp").from_numpy(data, levels=2)
+        by_class = {}
+        for line in (d / "particle_locations.txt").read_text().splitlines():
+            f = line.split()
+            if len(f) >= 4 and f[0] in names:
+                by_class.setdefault(f[0], []).append([float(v) * voxel for v in f[1:4]])
+        for name, pts in by_class.items():
+            picks = run.new_picks(name, session_id="0", user_id="curation")
+            picks.points = [CopickPoint(location=CopickLocation(x=x, y=y, z=z)) for x, y, z in pts]
+            picks.store()
+        print(f"{d.name}: tomogram {data.shape}, {sum(len(p) for p in by_class.values())} picks")
+    return 0
+
+
 def segmentation(
     config: Path, run: str, user: str, session: str, name: str, labels: Path, mapping: str
 ) -> int:
@@ -115,6 +157,8 @@ def picks(config: Path, user: str, session: str, expected: Path) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "create":
+        sys.exit(create(Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])))
     if len(sys.argv) == 9 and sys.argv[1] == "segmentation":
         sys.exit(segmentation(Path(sys.argv[2]), *sys.argv[3:7], Path(sys.argv[7]), sys.argv[8]))
     if len(sys.argv) == 6 and sys.argv[1] == "picks":

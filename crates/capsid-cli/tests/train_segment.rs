@@ -680,3 +680,142 @@ fn czii_workflow_on_a_copick_project() {
         v["inputs"]
     );
 }
+
+/// A project that copick itself made (issue 15 item 5; needs CAPSID_COPICK_PYTHON, a failure
+/// without it under CAPSID_REQUIRE_INTEROP): copick writes the tomograms (its own OME-Zarr
+/// pyramid and chunking) and the true particles as picks of `curation`; capsid trains on them for
+/// a few steps, segments every run into the project, picks and writes the picks back; copick
+/// reads the segmentation equal to capsid's label map and the picks at the STAR list's
+/// positions (Å, within 1e-3).
+#[test]
+fn copick_made_project_round_trip() {
+    let Some(python) = interop_python("CAPSID_COPICK_PYTHON") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let sim = tmp.path().join("sim");
+    let proj = tmp.path().join("proj");
+    assert_ok(&capsid(&[
+        "simulate",
+        "--preset",
+        "tiny",
+        "--seed",
+        "6",
+        "--tomograms",
+        "2",
+        "--out",
+        &s(&sim),
+    ]));
+    run_interop(
+        &python,
+        "copick_interop.py",
+        &[
+            "create".as_ref(),
+            proj.as_os_str(),
+            sim.as_os_str(),
+            "20".as_ref(),
+        ],
+    );
+    let config = s(&proj.join("copick_config.json"));
+    let run = tmp.path().join("run");
+    assert_ok(&capsid(&[
+        "train",
+        "--model",
+        "unet",
+        "--copick",
+        &config,
+        "--patch",
+        "16",
+        "--batch",
+        "2",
+        "--epochs",
+        "1",
+        "--steps",
+        "2",
+        "--out",
+        &s(&run),
+    ]));
+    let seg = tmp.path().join("seg");
+    assert_ok(&capsid(&[
+        "segment",
+        &s(&run),
+        "--copick",
+        &config,
+        "--out",
+        &s(&seg),
+        "--patch",
+        "32",
+        "--copick-segmentation",
+        "predictions",
+    ]));
+    let picks = tmp.path().join("picks.star");
+    assert_ok(&capsid(&[
+        "pick",
+        &s(&seg.join("tomo_000_labels.mrc")),
+        &s(&seg.join("tomo_001_labels.mrc")),
+        "--classes",
+        &s(&run.join("class_table.toml")),
+        "--out",
+        &s(&picks),
+        "--copick",
+        &config,
+    ]));
+    // What copick must read: the STAR list's picks in Å, by run and object.
+    let list = capsid_io::particles::read_particles(
+        &picks,
+        &capsid_io::particles::ReadOptions {
+            allow_empty: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(!list.is_empty(), "no picks to write back");
+    let mut expected = serde_json::Map::new();
+    for p in &list {
+        let run = expected
+            .entry(p.tomogram.clone().unwrap())
+            .or_insert_with(|| serde_json::json!({}));
+        let pts = run
+            .as_object_mut()
+            .unwrap()
+            .entry(p.class.clone())
+            .or_insert_with(|| serde_json::json!([]));
+        pts.as_array_mut()
+            .unwrap()
+            .push(serde_json::json!([p.x * 20.0, p.y * 20.0, p.z * 20.0]));
+    }
+    let expected_path = tmp.path().join("expected.json");
+    std::fs::write(
+        &expected_path,
+        serde_json::Value::Object(expected).to_string(),
+    )
+    .unwrap();
+    run_interop(
+        &python,
+        "copick_interop.py",
+        &[
+            "picks".as_ref(),
+            config.as_ref(),
+            "capsid".as_ref(),
+            "0".as_ref(),
+            expected_path.as_os_str(),
+        ],
+    );
+    for run_name in ["tomo_000", "tomo_001"] {
+        run_interop(
+            &python,
+            "copick_interop.py",
+            &[
+                "segmentation".as_ref(),
+                config.as_ref(),
+                run_name.as_ref(),
+                "capsid".as_ref(),
+                "0".as_ref(),
+                "predictions".as_ref(),
+                seg.join(format!("{run_name}_labels.mrc")).as_os_str(),
+                "1:1,2:2,3:3".as_ref(),
+            ],
+        );
+    }
+}
