@@ -508,7 +508,7 @@ fn czii_workflow_on_a_copick_project() {
             "ExperimentRuns/{run_name}/Segmentations/20.000_capsid_0_predictions-multilabel.zarr"
         ));
         let labels = seg.join(format!("{run_name}_labels.mrc"));
-        let stored = capsid_io::read_tomogram(&store).unwrap();
+        let stored = capsid_io::mrc::read_volume(&store).unwrap();
         let ours = mrc::read_volume(&labels).unwrap();
         assert_eq!(
             stored.data,

@@ -18,4 +18,4 @@ pub mod volume_source;
 pub mod zarr;
 
 pub use error::IoError;
-pub use volume_source::{read_tomogram, read_tomogram_header, VolumeSource};
+pub use volume_source::VolumeSource;

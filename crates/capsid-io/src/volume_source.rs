@@ -90,15 +90,3 @@ impl VolumeSource {
         }
     }
 }
-
-/// Reads a whole tomogram: an MRC / CCP4 file or an OME-Zarr image (its full-resolution level,
-/// or the level array given), as f32 `[z, y, x]`.
-pub fn read_tomogram(path: &Path) -> Result<Volume<f32>, IoError> {
-    VolumeSource::open(path)?.read_volume()
-}
-
-/// The header of a tomogram (MRC / CCP4, or an OME-Zarr image described as a float32 MRC
-/// header): shape, voxel size, origin. The data are not read.
-pub fn read_tomogram_header(path: &Path) -> Result<MrcHeader, IoError> {
-    Ok(VolumeSource::open(path)?.header())
-}

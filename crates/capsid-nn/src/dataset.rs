@@ -157,7 +157,7 @@ fn load_sample(
     targets: &[String],
     target_radius: f64,
 ) -> Result<TrainSample, NnError> {
-    let tomo = capsid_io::read_tomogram(&inp.tomogram)?;
+    let tomo = mrc::read_volume(&inp.tomogram)?;
     let [nz, ny, nx] = tomo.shape_zyx();
     let particles: Vec<Particle> = match (&inp.particles, &inp.copick) {
         (Some(_), Some(_)) => {

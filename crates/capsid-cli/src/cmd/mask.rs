@@ -193,7 +193,7 @@ fn truncate(s: &str, n: usize) -> String {
 /// The grid from the tomogram header or from --shape/--voxel-size.
 fn grid_of(args: &Args) -> anyhow::Result<MaskGrid> {
     if let Some(t) = &args.tomogram {
-        let h = capsid_io::read_tomogram_header(t)?;
+        let h = capsid_io::mrc::read_header(t)?;
         // Radii are in Å: a voxel size of 0 would label every voxel.
         capsid_core::guard::check_voxel_size(&t.display().to_string(), h.voxel_size_a)?;
         check_mask_size(&t.display().to_string(), h.shape_zyx(), args)?;

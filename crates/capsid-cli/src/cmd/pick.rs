@@ -162,7 +162,7 @@ fn write_into_copick(args: &Args, picks: &[Particle], map: &Path) -> anyhow::Res
         return Ok(());
     };
     let project = capsid_io::copick_project::Project::open(config)?;
-    let voxel = f64::from(capsid_io::read_tomogram_header(map)?.voxel_size_a[0]);
+    let voxel = f64::from(capsid_io::mrc::read_header(map)?.voxel_size_a[0]);
     if voxel <= 0.0 {
         bail!(
             "{}: the header has no voxel size; copick picks are in Å",

@@ -107,7 +107,7 @@ pub(crate) fn slices_section(
         ));
         return Ok(section(body));
     }
-    let header = capsid_io::read_tomogram_header(tomo_path)
+    let header = capsid_io::mrc::read_header(tomo_path)
         .map_err(|e| ReportError::input(e.path().to_path_buf(), e.to_string()))?;
     let voxel_size_a = header.voxel_size_a[0] as f64;
     let layout::CentralSlices {

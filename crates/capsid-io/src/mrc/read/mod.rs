@@ -150,7 +150,8 @@ fn check_file_len(h: &MrcHeader, t: DataType, file_len: u64, path: &Path) -> Res
     Ok(())
 }
 
-/// Reads the header (and extended header) of an MRC / CCP4 file, plain or gzip-compressed.
+/// Reads the header (and extended header) of an MRC / CCP4 file, plain or gzip-compressed, or
+/// describes an OME-Zarr image (its finest level, or the level array given) as a float32 header.
 ///
 /// Checks the mode is readable and, for plain files, that the file length matches the header.
 pub fn read_header(path: &Path) -> Result<MrcHeader, IoError> {
