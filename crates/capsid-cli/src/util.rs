@@ -189,3 +189,57 @@ mod progress_tests {
         );
     }
 }
+
+/// A plain-text table for the terminal: every column as wide as its widest cell (header
+/// included), two spaces between columns, column `i` aligned left where `left[i]` (else right;
+/// columns beyond `left` align right). One line per row, each ending in a newline.
+pub fn text_table(header: &[String], rows: &[Vec<String>], left: &[bool]) -> String {
+    let n = header.len();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate().take(n) {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            let w = width[i];
+            if left.get(i).copied().unwrap_or(false) {
+                l.push_str(&format!("{c:<w$}"));
+            } else {
+                l.push_str(&format!("{c:>w$}"));
+            }
+        }
+        l.truncate(l.trim_end().len());
+        l.push('\n');
+        l
+    };
+    let mut t = line(header);
+    for r in rows {
+        t.push_str(&line(r));
+    }
+    t
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::text_table;
+
+    #[test]
+    fn columns_take_their_widest_cell_and_their_alignment() {
+        let h = ["name", "n", "status"].map(String::from).to_vec();
+        let rows = vec![
+            ["tomo_000", "12", "done"].map(String::from).to_vec(),
+            ["t", "3", "failed: x"].map(String::from).to_vec(),
+        ];
+        let t = text_table(&h, &rows, &[true, false, true]);
+        assert_eq!(
+            t,
+            "name       n  status\ntomo_000  12  done\nt          3  failed: x\n"
+        );
+    }
+}

@@ -268,13 +268,7 @@ impl PickPlan {
     /// Writes `picked` to `out` (format by extension) and the record `<out>.pick.toml`.
     pub fn write(&self, picked: &Picked, out: &Path) -> Result<(), PickError> {
         write_particles(out, &picked.picks, &self.write_options(picked))?;
-        let record_path = record_file(out);
-        let text = toml::to_string_pretty(&self.record(picked.picks.len()))
-            .map_err(|e| with_file(&record_path, e))?;
-        capsid_core::write_atomically(&record_path, |w| {
-            std::io::Write::write_all(w, text.as_bytes())
-        })?;
-        Ok(())
+        write_record(out, &self.record(picked.picks.len()))
     }
 
     /// Writes the picks of several maps to one list `out` (`plans[i]` picked `picked[i]`, each
@@ -317,12 +311,7 @@ impl PickPlan {
                 .map(|(plan, p)| plan.record(p.picks.len()))
                 .collect(),
         };
-        let record_path = record_file(out);
-        let text = toml::to_string_pretty(&many).map_err(|e| with_file(&record_path, e))?;
-        capsid_core::write_atomically(&record_path, |w| {
-            std::io::Write::write_all(w, text.as_bytes())
-        })?;
-        Ok(())
+        write_record(out, &many)
     }
 
     /// The tomogram name the picks get.
@@ -471,6 +460,16 @@ impl PickPlan {
             n_picks,
         }
     }
+}
+
+/// Writes `record` as TOML to `<out>.pick.toml` ([`record_file`]), atomically.
+fn write_record(out: &Path, record: &impl Serialize) -> Result<(), PickError> {
+    let record_path = record_file(out);
+    let text = toml::to_string_pretty(record).map_err(|e| with_file(&record_path, e))?;
+    capsid_core::write_atomically(&record_path, |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
+    Ok(())
 }
 
 /// The record file of a pick list: `<out>.pick.toml`.

@@ -224,20 +224,22 @@ fn pick_many(
         .collect();
     write_into_copick(args, &all, &maps[0])?;
     let names_classes = classes.names();
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(0).max(8);
-    let mut table = format!("{:<width$}", "tomogram");
-    for c in &names_classes {
-        table.push_str(&format!("  {c:>10}"));
-    }
-    table.push('\n');
-    for (n, p) in names.iter().zip(&picked) {
-        table.push_str(&format!("{n:<width$}"));
-        for c in &names_classes {
-            let k = p.picks.iter().filter(|q| &q.class == c).count();
-            table.push_str(&format!("  {k:>10}"));
-        }
-        table.push('\n');
-    }
+    let mut header = vec!["tomogram".to_string()];
+    header.extend(names_classes.iter().cloned());
+    let rows: Vec<Vec<String>> = names
+        .iter()
+        .zip(&picked)
+        .map(|(n, p)| {
+            let mut r = vec![n.to_string()];
+            r.extend(
+                names_classes
+                    .iter()
+                    .map(|c| p.picks.iter().filter(|q| &q.class == c).count().to_string()),
+            );
+            r
+        })
+        .collect();
+    let table = crate::util::text_table(&header, &rows, &[true]);
     eprint!("{table}");
     print_summary(&all, classes, &args.out, args.json);
     Ok(())

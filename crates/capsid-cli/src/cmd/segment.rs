@@ -348,29 +348,29 @@ impl SummaryRow {
 /// seconds, voxels per class) and a total line.
 fn summary_table(rows: &[SummaryRow], classes: &[String]) -> String {
     use std::fmt::Write;
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(9);
-    let mut t = format!(
-        "\n{:<width$}  {:>7}  {:>8}",
-        "tomogram", "windows", "seconds"
-    );
-    for c in classes {
-        let _ = write!(t, "  {c:>10}");
-    }
-    t.push_str("  status\n");
+    let mut header: Vec<String> = ["tomogram", "windows", "seconds"]
+        .map(String::from)
+        .to_vec();
+    header.extend(classes.iter().cloned());
+    header.push("status".into());
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    for r in rows {
-        let _ = write!(
-            t,
-            "{:<width$}  {:>7}  {:>8}",
-            r.name,
-            opt(r.windows.map(|w| w.to_string())),
-            opt(r.seconds.map(|s| format!("{s:.1}")))
-        );
-        for k in 0..classes.len() {
-            let _ = write!(t, "  {:>10}", opt(r.voxels.get(k).map(|v| v.to_string())));
-        }
-        let _ = writeln!(t, "  {}", r.status);
-    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut c = vec![
+                r.name.clone(),
+                opt(r.windows.map(|w| w.to_string())),
+                opt(r.seconds.map(|s| format!("{s:.1}"))),
+            ];
+            c.extend((0..classes.len()).map(|k| opt(r.voxels.get(k).map(|v| v.to_string()))));
+            c.push(r.status.clone());
+            c
+        })
+        .collect();
+    let mut left = vec![true];
+    left.extend(std::iter::repeat_n(false, 2 + classes.len()));
+    left.push(true);
+    let mut t = format!("\n{}", crate::util::text_table(&header, &cells, &left));
     let count = |s: &str| rows.iter().filter(|r| r.status.starts_with(s)).count();
     let _ = writeln!(
         t,
