@@ -177,6 +177,19 @@ fn read_levels(root: &Path, store: &Arc<FilesystemStore>) -> Result<OpenedLevels
 impl ZarrTomogram {
     /// Opens `path`: a multiscale group (its first level) or one level's array inside one.
     pub fn open(path: &Path) -> Result<Self, IoError> {
+        Self::open_level(path, None)
+    }
+
+    /// Opens the multiscale group at `path` at the level whose voxel size (along x) is within
+    /// 1 % of `voxel_size_a` Å; an error lists the levels there are. A level's array path
+    /// (`wbp.zarr/1`) is accepted when its own voxel size matches.
+    pub fn open_at_voxel_size(path: &Path, voxel_size_a: f32) -> Result<Self, IoError> {
+        Self::open_level(path, Some(voxel_size_a))
+    }
+
+    /// [`Self::open`], or with a voxel size [`Self::open_at_voxel_size`]: the levels' arrays
+    /// are opened once and the chosen one kept.
+    fn open_level(path: &Path, voxel_size_a: Option<f32>) -> Result<Self, IoError> {
         let (root, wanted) = if path.join(".zarray").is_file() || is_array_v3(path) {
             let parent = path
                 .parent()
@@ -192,13 +205,36 @@ impl ZarrTomogram {
         };
         let store = Arc::new(FilesystemStore::new(&root).map_err(|e| err(path, e))?);
         let opened = read_levels(&root, &store)?;
-        let level = match &wanted {
+        let mut level = match &wanted {
             None => 0,
             Some(name) => opened
                 .iter()
                 .position(|(l, _)| &l.path == name)
                 .ok_or_else(|| err(path, format!("'{name}' is not a level of the image")))?,
         };
+        if let Some(want) = voxel_size_a {
+            let matches = |l: &ZarrLevel| (l.voxel_size_a[0] / want - 1.0).abs() <= 0.01;
+            if !matches(&opened[level].0) {
+                let found = opened
+                    .iter()
+                    .position(|(l, _)| matches(l))
+                    .filter(|_| wanted.is_none());
+                level = found.ok_or_else(|| {
+                    let sizes: Vec<String> = opened
+                        .iter()
+                        .map(|(l, _)| format!("{} ({} Å)", l.path, l.voxel_size_a[0]))
+                        .collect();
+                    err(
+                        path,
+                        format!(
+                            "no level at {want} Å {}(levels: {})",
+                            if wanted.is_some() { "here " } else { "" },
+                            sizes.join(", ")
+                        ),
+                    )
+                })?;
+            }
+        }
         let (levels, mut arrays): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
         Ok(Self {
             path: path.to_path_buf(),
@@ -207,39 +243,6 @@ impl ZarrTomogram {
             array: arrays.swap_remove(level),
             slab: std::sync::Mutex::new(None),
         })
-    }
-
-    /// Opens the multiscale group at `path` at the level whose voxel size (along x) is within
-    /// 1 % of `voxel_size_a` Å; an error lists the levels there are. A level's array path
-    /// (`wbp.zarr/1`) is accepted when its own voxel size matches.
-    pub fn open_at_voxel_size(path: &Path, voxel_size_a: f32) -> Result<Self, IoError> {
-        let mut z = Self::open(path)?;
-        let matches = |l: &ZarrLevel| (l.voxel_size_a[0] / voxel_size_a - 1.0).abs() <= 0.01;
-        if matches(z.current()) {
-            return Ok(z);
-        }
-        let is_level_path = path.join(".zarray").is_file() || is_array_v3(path);
-        let found = z.levels.iter().position(matches).filter(|_| !is_level_path);
-        let Some(level) = found else {
-            let sizes: Vec<String> = z
-                .levels
-                .iter()
-                .map(|l| format!("{} ({} Å)", l.path, l.voxel_size_a[0]))
-                .collect();
-            return Err(err(
-                path,
-                format!(
-                    "no level at {voxel_size_a} Å {}(levels: {})",
-                    if is_level_path { "here " } else { "" },
-                    sizes.join(", ")
-                ),
-            ));
-        };
-        let store = z.array.storage();
-        z.array =
-            Array::open(store, &format!("/{}", z.levels[level].path)).map_err(|e| err(path, e))?;
-        z.level = level;
-        Ok(z)
     }
 
     /// The level read.
