@@ -290,7 +290,7 @@ pub fn train(
                 t.truth.truth.len()
             )),
             None => observer.message(
-                "val-pick-f1: no particle to pick on the tuning tomogram; the best model is chosen by the training loss",
+                "val-pick-f1: no particle to pick on the tuning tomogram; the kept model is chosen by the validation loss (the training loss without validation data)",
             ),
         }
         target
