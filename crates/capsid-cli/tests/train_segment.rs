@@ -515,20 +515,7 @@ fn czii_workflow_on_a_copick_project() {
             ours.data.mapv(|v| if v == 1.0 { 2.0 } else { 0.0 })
         );
         if let Some(python) = interop_python("CAPSID_COPICK_PYTHON") {
-            run_interop(
-                &python,
-                "copick_interop.py",
-                &[
-                    "segmentation".as_ref(),
-                    config.as_ref(),
-                    run_name.as_ref(),
-                    "capsid".as_ref(),
-                    "0".as_ref(),
-                    "predictions".as_ref(),
-                    labels.as_os_str(),
-                    "1:2".as_ref(),
-                ],
-            );
+            copick_reads_segmentation(&python, &config, run_name, &labels, "1:2");
         }
     }
     // A segmentation is not replaced without --force.
@@ -803,19 +790,27 @@ fn copick_made_project_round_trip() {
         ],
     );
     for run_name in ["tomo_000", "tomo_001"] {
-        run_interop(
-            &python,
-            "copick_interop.py",
-            &[
-                "segmentation".as_ref(),
-                config.as_ref(),
-                run_name.as_ref(),
-                "capsid".as_ref(),
-                "0".as_ref(),
-                "predictions".as_ref(),
-                seg.join(format!("{run_name}_labels.mrc")).as_os_str(),
-                "1:1,2:2,3:3".as_ref(),
-            ],
-        );
+        let labels = seg.join(format!("{run_name}_labels.mrc"));
+        copick_reads_segmentation(&python, &config, run_name, &labels, "1:1,2:2,3:3");
     }
+}
+
+/// copick (through `python`) finds run `run`'s multilabel segmentation `predictions` of user
+/// `capsid`, session `0`, equal to capsid's label map `labels` with labels replaced per
+/// `mapping` (`k:v,…`).
+fn copick_reads_segmentation(python: &str, config: &str, run: &str, labels: &Path, mapping: &str) {
+    run_interop(
+        python,
+        "copick_interop.py",
+        &[
+            "segmentation".as_ref(),
+            config.as_ref(),
+            run.as_ref(),
+            "capsid".as_ref(),
+            "0".as_ref(),
+            "predictions".as_ref(),
+            labels.as_os_str(),
+            mapping.as_ref(),
+        ],
+    );
 }
