@@ -30,8 +30,10 @@ pub fn parse_shape_xyz(s: &str) -> Result<[usize; 3], String> {
 pub struct StarArgs {
     /// STAR files for: relion3.1 (data_optics + data_particles, coordinates in voxels: RELION
     /// 3.1 and 4; written as relion3.0 when the voxel size is unknown), relion3.0 (one
-    /// data_particles block: RELION 3.0, Dynamo, Warp tables), relion5 (tomography: centred Å
-    /// coordinates and rlnTomoName; needs the tomogram shape).
+    /// data_particles block: RELION 3.0, Dynamo), relion5 (tomography: centred Å coordinates
+    /// and rlnTomoName; needs the tomogram shape), warp (WarpTools ts_export_particles
+    /// --input_star, for Warp and M: voxels, rlnMicrographName NAME.tomostar; give Warp
+    /// --coords_angpix VOXEL_SIZE).
     #[arg(long, value_name = "STYLE", default_value = "relion3.1")]
     pub star_style: capsid_io::particles::StarStyle,
     /// Optics table: acceleration voltage in kV.

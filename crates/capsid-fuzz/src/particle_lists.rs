@@ -78,16 +78,19 @@ pub(crate) fn seeds_particles(format: Format) -> Vec<Vec<u8>> {
         ps.retain(|p| p.class == "ribosome");
     }
     let mut out = Vec::new();
-    for centred in [false, true] {
+    for star in [
+        particles::StarStyle::Relion31,
+        particles::StarStyle::Relion5,
+        particles::StarStyle::Warp,
+    ] {
+        if star == particles::StarStyle::Warp && format != Format::Star {
+            continue;
+        }
         let w = WriteOptions {
             format: Some(format),
             voxel_size_a: Some(10.0),
             tomo_shape_xyz: Some([64, 64, 32]),
-            star: if centred {
-                particles::StarStyle::Relion5
-            } else {
-                particles::StarStyle::Relion31
-            },
+            star,
             classes: Some(class_table()),
             ..WriteOptions::default()
         };

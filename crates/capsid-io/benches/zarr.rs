@@ -7,6 +7,9 @@
 //! what `capsid segment --zarr` writes (the same with 64³ chunks). Goal (issue 15): the portal's
 //! layout ≤ 1.5 × MRC.
 //!
+//! Both sides allocate with mimalloc, the `capsid` binary's global allocator (with the system
+//! allocator every decoded chunk and output came back as fresh pages that the kernel zeroes).
+//!
 //! Run: `cargo bench -p capsid-io --bench zarr` (add `-- --sample-size 10` for a quick run).
 
 use capsid_core::Volume;
@@ -17,6 +20,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array3;
 use std::hint::black_box;
 use std::path::Path;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Noise-like voxel values (a hash of the position), mean 0.
 fn tomogram() -> Volume<f32> {

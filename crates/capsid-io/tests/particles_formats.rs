@@ -508,6 +508,32 @@ fn star_styles_write_the_optics_relion_needs() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("amplitude contrast"), "{e}");
+    // Warp: no optics even with a voxel size, one unnamed block, the tomogram as Warp's
+    // settings file NAME.tomostar, read back as the tomogram NAME.
+    let t = write(&WriteOptions {
+        voxel_size_a: Some(7.5),
+        star: StarStyle::Warp,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        !t.contains("data_optics")
+            && !t.contains("_rlnOpticsGroup")
+            && !t.contains("data_particles"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\ndata_\n") && t.contains("_rlnMicrographName") && !t.contains("_rlnTomoName"),
+        "{t}"
+    );
+    assert!(t.contains("\nTS_1.tomostar "), "{t}");
+    assert_same(
+        &ps,
+        &read_particles(&out, &ReadOptions::default()).unwrap(),
+        1e-9,
+        "warp",
+    );
+    assert_eq!("warp".parse::<StarStyle>(), Ok(StarStyle::Warp));
     assert_eq!("relion3.1".parse::<StarStyle>(), Ok(StarStyle::Relion31));
     assert_eq!("RELION5".parse::<StarStyle>(), Ok(StarStyle::Relion5));
     assert!("relion9".parse::<StarStyle>().is_err());

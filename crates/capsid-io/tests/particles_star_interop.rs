@@ -229,7 +229,31 @@ fn capsid_variants() -> Vec<(&'static str, Vec<Particle>, WriteOptions, Value)> 
         "capsidClassName": col(&|p| json!(p.class), &bare),
         "rlnOpticsGroup": ones,
     }, "optics": optics("rlnImagePixelSize", 7.5)});
+    // Warp (WarpTools ts_export_particles --input_star): the full table in one unnamed block,
+    // with the tomogram as rlnMicrographName NAME.tomostar; no optics.
+    let mut warp = full.clone();
+    warp["block"] = json!("");
+    let columns = warp["columns"].as_object_mut().unwrap();
+    columns.remove("rlnTomoName");
+    columns.insert(
+        "rlnMicrographName".into(),
+        col(
+            &|p| json!(format!("{}.tomostar", p.tomogram.as_deref().unwrap())),
+            &base,
+        ),
+    );
     vec![
+        (
+            "warp",
+            base.clone(),
+            WriteOptions {
+                classes: Some(table()),
+                voxel_size_a: Some(7.5),
+                star: capsid_io::particles::StarStyle::Warp,
+                ..Default::default()
+            },
+            warp,
+        ),
         (
             "full",
             base.clone(),
@@ -278,7 +302,7 @@ fn starfile_reads_capsid_star_with_equal_values() {
     let out = run_python(&py, &["check", dir.path().to_str().unwrap()]);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("ok ")).count(),
-        4,
+        5,
         "{out}"
     );
 }

@@ -122,8 +122,9 @@ pub struct Args {
     /// Ignore the model's tuned picking settings.
     #[arg(long, conflicts_with = "settings")]
     pub no_settings: bool,
-    /// Tomogram name written as rlnTomoName (default: the tomogram the map was segmented from:
-    /// the map's file name without extension and without segment's `_labels` / `_prob_CLASS`).
+    /// Tomogram name written as rlnTomoName (as NAME.tomostar with --star-style warp; default:
+    /// the tomogram the map was segmented from: the map's file name without extension and
+    /// without segment's `_labels` / `_prob_CLASS`).
     #[arg(long)]
     pub tomo_name: Option<String>,
     /// Also write the picks into this copick project's overlay (its configuration JSON): one

@@ -159,6 +159,12 @@ pub enum StarStyle {
     /// tomogram centre) and `rlnOpticsGroup`. Needs the voxel size, the tomogram shape and a
     /// tomogram name on every particle.
     Relion5,
+    /// Warp (WarpTools `ts_export_particles --input_star`, whose particles M refines): one
+    /// unnamed `data_` block with `rlnCoordinateX/Y/Z` in voxels (0 at the centre of the first
+    /// voxel, as capsid counts), the angles, and the tomogram as `rlnMicrographName`
+    /// `NAME.tomostar` (the tilt series' Warp settings file), no optics; Warp takes the voxel
+    /// size from its `--coords_angpix`.
+    Warp,
 }
 
 impl std::str::FromStr for StarStyle {
@@ -168,8 +174,9 @@ impl std::str::FromStr for StarStyle {
             "relion30" | "relion3" | "plain" => Ok(StarStyle::Relion30),
             "relion31" | "relion4" => Ok(StarStyle::Relion31),
             "relion5" => Ok(StarStyle::Relion5),
+            "warp" | "warptools" | "m" => Ok(StarStyle::Warp),
             _ => Err(format!(
-                "unknown STAR style '{s}': relion3.0, relion3.1 or relion5"
+                "unknown STAR style '{s}': relion3.0, relion3.1, relion5 or warp"
             )),
         }
     }

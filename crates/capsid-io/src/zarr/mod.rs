@@ -297,8 +297,20 @@ impl ZarrTomogram {
         ]);
         let subset = ArraySubset::new_with_ranges(&ranges);
         let values = self.read_f32(&subset)?;
-        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(err(&self.path, format!("holds the value {v}")));
+        // Counting vectorises; searching for the first bad value only happens when there is one.
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            let i = values.iter().position(|v| !v.is_finite()).unwrap_or(0);
+            let (z, y, x) = (i / (ny * sx), i / sx % ny, i % sx);
+            return Err(err(
+                &self.path,
+                format!(
+                    "{bad} NaN or infinite values (first: {} at x={x}, y={}, z={}); capsid refuses non-finite densities",
+                    values[i],
+                    y0 + y,
+                    z0 + z
+                ),
+            ));
         }
         Array3::from_shape_vec((nz, ny, sx), values).map_err(|e| err(&self.path, e))
     }
@@ -356,6 +368,11 @@ fn retrieve_f32(
     subset: &ArraySubset,
     path: &Path,
 ) -> Result<Vec<f32>, IoError> {
+    // Float32 (what tomograms are): decoded straight into the output, with no intermediate
+    // buffer of bytes to convert (zarrs' `Vec<f32>` result is such a copy).
+    if <f32 as zarrs::array::Element>::validate_data_type(a.data_type()).is_ok() {
+        return retrieve_f32_into(a, subset).map_err(|e| err(path, e));
+    }
     // The first error (asked as f32) is the one reported when no numeric type fits.
     let first = match a.retrieve_array_subset::<Vec<f32>>(subset) {
         Ok(v) => return Ok(v),
@@ -380,6 +397,34 @@ fn retrieve_f32(
     );
     // Not a numeric type capsid reads: report what the array is.
     Err(err(path, first))
+}
+
+/// The values of `subset` of a float32 `array`, decoded chunk by chunk (in parallel, by
+/// `zarrs`) into one output buffer.
+fn retrieve_f32_into(
+    a: &Array<FilesystemStore>,
+    subset: &ArraySubset,
+) -> Result<Vec<f32>, zarrs::array::ArrayError> {
+    use zarrs::array::{ArrayBytesDecodeIntoTarget, ArrayBytesFixedDisjointView};
+    let shape: Vec<u64> = subset.shape().to_vec();
+    let n = usize::try_from(subset.num_elements()).expect("a subset that fits in memory");
+    let mut values = vec![0f32; n];
+    {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
+        let cells = unsafe_cell_slice::UnsafeCellSlice::new(bytes);
+        // SAFETY: the view covers the whole buffer, which nothing else touches meanwhile.
+        let mut view = unsafe {
+            ArrayBytesFixedDisjointView::new(
+                cells,
+                std::mem::size_of::<f32>(),
+                &shape,
+                ArraySubset::new_with_shape(shape.clone()),
+            )
+        }
+        .map_err(|e| zarrs::array::ArrayError::Other(e.to_string()))?;
+        a.retrieve_array_subset_into(subset, ArrayBytesDecodeIntoTarget::Fixed(&mut view))?;
+    }
+    Ok(values)
 }
 
 /// Whether `path` is a Zarr v3 array (its `zarr.json` says `node_type: array`).

@@ -19,7 +19,8 @@
 //! * angles: `rlnAngleRot/Tilt/Psi` ([`EulerConvention::RelionZyz`]).
 //! * class: the text column `capsidClassName` (written by capsid), else `rlnClassNumber` mapped
 //!   through the class table, else [`ReadOptions::default_class`].
-//! * score: `rlnAutopickFigureOfMerit`; tomogram: `rlnTomoName`, else `rlnMicrographName`.
+//! * score: `rlnAutopickFigureOfMerit`; tomogram: `rlnTomoName`, else `rlnMicrographName` (Warp's
+//!   `NAME.tomostar` is the tomogram `NAME`).
 //!
 //! Written files ([`StarStyle`]) have, for RELION 3.1 and 4 (the default when the voxel size is
 //! known) and RELION 5, a `data_optics` block with one optics group (pixel size, voltage, Cs,
@@ -27,7 +28,9 @@
 //! `loop_` of right-aligned columns `rlnTomoName`, `rlnCoordinateX/Y/Z` (or the RELION 5 centred Å
 //! columns), `rlnAngleRot/Tilt/Psi`, `rlnClassNumber` (table label, or the class name when it is a
 //! number), `capsidClassName`, `rlnAutopickFigureOfMerit`, `rlnOpticsGroup`; optional columns only
-//! when particles have the value (all or none). RELION 3.0 files are the particles block alone.
+//! when particles have the value (all or none). RELION 3.0 files are the particles block alone;
+//! Warp files (WarpTools `ts_export_particles --input_star`) are one unnamed block `data_` whose
+//! tomogram column is `rlnMicrographName` = `NAME.tomostar`.
 //! RELION keeps unknown columns such as `capsidClassName`; starfile reads them as any column.
 //!
 //! [`StarStyle`]: super::StarStyle

@@ -19,7 +19,16 @@ pub(super) const CLASS_NAME: &str = "capsidClassName";
 pub(super) const CLASS_NUMBER: &str = "rlnClassNumber";
 pub(super) const SCORE: &str = "rlnAutopickFigureOfMerit";
 pub(super) const TOMO: &str = "rlnTomoName";
-const MICROGRAPH: &str = "rlnMicrographName";
+pub(super) const MICROGRAPH: &str = "rlnMicrographName";
+/// The extension of Warp's per-tilt-series settings files, which Warp's particle tables name in
+/// `rlnMicrographName` (`TS_01.tomostar` for the tomogram `TS_01`).
+pub(super) const TOMOSTAR: &str = ".tomostar";
+
+/// The tomogram name of a `rlnTomoName` or `rlnMicrographName` value: Warp's `NAME.tomostar`
+/// is the tomogram `NAME`; other values are kept as they are.
+pub(super) fn tomogram_name(value: &str) -> String {
+    value.strip_suffix(TOMOSTAR).unwrap_or(value).to_string()
+}
 
 fn has_coordinates(l: &StarLoop) -> bool {
     l.column(COORD[0]).is_some() || l.column(CENTRED[0]).is_some()
@@ -174,7 +183,7 @@ pub fn parse_particles(
         let score = score_col
             .map(|c| parse_number(path, &at, SCORE, &row[c]))
             .transpose()?;
-        let tomogram = tomo_col.map(|c| row[c].clone());
+        let tomogram = tomo_col.map(|c| tomogram_name(&row[c]));
         let p = Particle {
             class,
             x: xyz[0],

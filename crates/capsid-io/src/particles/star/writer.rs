@@ -1,7 +1,9 @@
 //! Writing particles as a RELION `data_particles` block with right-aligned columns, after a
-//! `data_optics` block for RELION 3.1 and 5 ([`StarStyle`]).
+//! `data_optics` block for RELION 3.1 and 5, or as Warp's unnamed block ([`StarStyle`]).
 
-use super::relion::{ANGLES, CENTRED, CLASS_NAME, CLASS_NUMBER, COORD, SCORE, TOMO};
+use super::relion::{
+    ANGLES, CENTRED, CLASS_NAME, CLASS_NUMBER, COORD, MICROGRAPH, SCORE, TOMO, TOMOSTAR,
+};
 use crate::error::IoError;
 use crate::particles::{num, Optics, StarStyle, WriteOptions};
 use capsid_core::{EulerConvention, Particle};
@@ -93,16 +95,17 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
         None
     };
     let optics = match style {
-        StarStyle::Relion30 => None,
+        StarStyle::Relion30 | StarStyle::Warp => None,
         _ => Some(
             optics_block(style, &opts.optics, opts.voxel_size_a.unwrap_or(0.0))
                 .map_err(|m| IoError::format(path, m))?,
         ),
     };
 
+    let warp = style == StarStyle::Warp;
     let mut columns: Vec<&str> = Vec::new();
     if with_tomo {
-        columns.push(TOMO);
+        columns.push(if warp { MICROGRAPH } else { TOMO });
     }
     columns.extend(if centred.is_some() { CENTRED } else { COORD });
     if with_angles {
@@ -122,7 +125,12 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
     for (p, n) in particles.iter().zip(&numbers) {
         let mut r = Vec::with_capacity(columns.len());
         if with_tomo {
-            r.push(quote(p.tomogram.as_deref().unwrap_or("")));
+            let name = p.tomogram.as_deref().unwrap_or("");
+            if warp && !name.ends_with(TOMOSTAR) {
+                r.push(quote(&format!("{name}{TOMOSTAR}")));
+            } else {
+                r.push(quote(name));
+            }
         }
         let mut xyz = p.position_xyz();
         if let Some((v, c)) = centred {
@@ -166,7 +174,12 @@ pub fn render(particles: &[Particle], path: &Path, opts: &WriteOptions) -> Resul
     if let Some(o) = &optics {
         s.push_str(o);
     }
-    s.push_str("data_particles\n\nloop_\n");
+    // Warp's documented particle table is an unnamed block (`data_`).
+    s.push_str(if warp {
+        "data_\n\nloop_\n"
+    } else {
+        "data_particles\n\nloop_\n"
+    });
     for (i, c) in columns.iter().enumerate() {
         s.push_str(&format!("_{c} #{}\n", i + 1));
     }
