@@ -107,6 +107,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Look at a tomogram, its maps and picks in a browser, and edit picks.
     View(cmd::view::Args),
+    /// Run segment, pick or train on a Slurm cluster (a job array, a task per tomogram).
+    Slurm(cmd::slurm::Args),
 }
 
 /// Applies `--conv` to the process's convolution kernels.
@@ -222,6 +224,7 @@ fn main() {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::View(a) => cmd::view::run(a),
+        Command::Slurm(a) => cmd::slurm::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", util::one_line(&e));
@@ -293,9 +296,17 @@ mod tests {
         let mut cli = super::Cli::command().term_width(80);
         cli.build();
         let mut checked = 0;
-        for sub in cli.get_subcommands_mut() {
-            let name = sub.get_name().to_string();
-            let help = sub.clone().term_width(80).render_long_help().to_string();
+        // Subcommands and their own subcommands (`capsid slurm segment`).
+        let mut subs: Vec<(String, clap::Command)> = Vec::new();
+        for sub in cli.get_subcommands() {
+            subs.push((sub.get_name().to_string(), sub.clone()));
+            for inner in sub.get_subcommands() {
+                let name = format!("{} {}", sub.get_name(), inner.get_name());
+                subs.push((name, inner.clone()));
+            }
+        }
+        for (name, sub) in subs {
+            let help = sub.term_width(80).render_long_help().to_string();
             let Some(start) = help.find("Examples:") else {
                 continue;
             };

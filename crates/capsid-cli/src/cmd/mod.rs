@@ -11,5 +11,6 @@ pub mod prep;
 pub mod report;
 pub mod segment;
 pub mod simulate;
+pub mod slurm;
 pub mod train;
 pub mod view;

@@ -158,25 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         capsid_nn::set_threads(n)?;
     }
     let device = capsid_nn::parse_device(&args.device)?;
-    let request = SegmentRequest {
-        patch: args.patch,
-        overlap: args.overlap,
-        blend: match args.blend {
-            BlendArg::Uniform => Blend::Uniform,
-            BlendArg::Gaussian => Blend::Gaussian,
-            BlendArg::Crop => Blend::Crop,
-        },
-        normalize: match args.normalize {
-            NormalizeArg::Window => capsid_nn::segment::Normalize::Window,
-            NormalizeArg::Tomogram => capsid_nn::segment::Normalize::Tomogram,
-        },
-        tta: args.tta,
-        batch: args.batch,
-        probs: args.probs.map(|p| match p {
-            ProbsArg::F16 => ProbPrecision::F16,
-            ProbsArg::F32 => ProbPrecision::F32,
-        }),
-    };
+    let request = segment_request(&args);
     let mut segmenter = Segmenter::from_run_dir(&args.model, device, &request)?;
     if segmenter.probs_for_peaks() {
         eprintln!(
@@ -207,11 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (tomo, name) in tomograms.iter().zip(&names) {
         capsid_core::guard::check_file_name_part("tomogram name", name)
             .with_context(|| format!("{}", tomo.display()))?;
-        let mut files = segmenter.output_files(&args.out, name);
-        if args.zarr {
-            let images: Vec<PathBuf> = files.iter().map(|f| f.with_extension("zarr")).collect();
-            files.extend(images);
-        }
+        let files = output_files(&segmenter, &args, name);
         if args.skip_complete && files.iter().all(|f| capsid_core::guard::is_complete(f)) {
             eprintln!("{}: complete; skipped", files[0].display());
             table.push(SummaryRow::new(name, "skipped (complete)"));
@@ -284,6 +262,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         capsid_core::guard::remove_created_dirs(&created);
     }
     result
+}
+
+/// The segmentation settings `args` ask for.
+pub(crate) fn segment_request(args: &Args) -> SegmentRequest {
+    SegmentRequest {
+        patch: args.patch,
+        overlap: args.overlap,
+        blend: match args.blend {
+            BlendArg::Uniform => Blend::Uniform,
+            BlendArg::Gaussian => Blend::Gaussian,
+            BlendArg::Crop => Blend::Crop,
+        },
+        normalize: match args.normalize {
+            NormalizeArg::Window => capsid_nn::segment::Normalize::Window,
+            NormalizeArg::Tomogram => capsid_nn::segment::Normalize::Tomogram,
+        },
+        tta: args.tta,
+        batch: args.batch,
+        probs: args.probs.map(|p| match p {
+            ProbsArg::F16 => ProbPrecision::F16,
+            ProbsArg::F32 => ProbPrecision::F32,
+        }),
+    }
+}
+
+/// The files `capsid segment` writes for tomogram `name` under `args.out` (the label map first;
+/// the OME-Zarr copies with `--zarr`): the tomogram is complete when all of them are.
+pub(crate) fn output_files(segmenter: &Segmenter, args: &Args, name: &str) -> Vec<PathBuf> {
+    let mut files = segmenter.output_files(&args.out, name);
+    if args.zarr {
+        let images: Vec<PathBuf> = files.iter().map(|f| f.with_extension("zarr")).collect();
+        files.extend(images);
+    }
+    files
 }
 
 /// Segments one tomogram into `args.out` (and its OME-Zarr copies with `--zarr`), printing
