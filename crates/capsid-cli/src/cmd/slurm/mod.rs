@@ -81,6 +81,56 @@ pub struct Submit {
     pub force: bool,
 }
 
+/// What the arrays of `slurm segment` and `slurm pick` share: the true particles and the
+/// options of the gather's scoring, the resources, the throttle and the submission switches.
+#[derive(clap::Args, Debug)]
+pub struct ArrayOptions {
+    /// True particles of all tomograms in one list (named by rlnTomoName or a 'tomogram'
+    /// column): the gather job scores the picks (`capsid evaluate`) into OUT/eval.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// An option of the gather's `capsid evaluate`, verbatim (repeat), e.g.
+    /// --eval-arg=--tolerance=0.5.
+    #[arg(long = "eval-arg", value_name = "OPTION", allow_hyphen_values = true)]
+    pub eval_args: Vec<String>,
+    #[command(flatten)]
+    pub resources: Resources,
+    /// At most this many tasks run at once (sbatch --array=…%N).
+    #[arg(long, value_name = "N")]
+    pub max_running: Option<u32>,
+    #[command(flatten)]
+    pub submit: Submit,
+}
+
+impl ArrayOptions {
+    /// The truth list as an absolute path; an error when a list's second column also names
+    /// true particles (`items`: inputs and their own truths).
+    fn truth(&self, items: &[(PathBuf, Option<PathBuf>)]) -> anyhow::Result<Option<PathBuf>> {
+        let truth = self.truth.as_deref().map(absolute).transpose()?;
+        if truth.is_some() && items.iter().any(|(_, t)| t.is_some()) {
+            bail!("--truth and a list's second column both name true particles: give one");
+        }
+        Ok(truth)
+    }
+
+    /// The plan of a `stage` array writing into `out` (its jobs in OUT/slurm).
+    fn plan(&self, stage: &str, out: &Path, tasks: Vec<Task>) -> anyhow::Result<Plan> {
+        Plan::new(
+            stage,
+            out.join(SLURM_DIR),
+            out.to_path_buf(),
+            capsid_binary()?,
+            self.resources.clone(),
+            self.max_running,
+            self.submit
+                .job_name
+                .clone()
+                .unwrap_or_else(|| format!("capsid-{stage}")),
+            tasks,
+        )
+    }
+}
+
 /// Arguments of `capsid slurm segment`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -115,27 +165,14 @@ pub struct SegmentArgs {
     /// Output folder (label maps as `capsid segment` names them; OUT/slurm for the jobs).
     #[arg(long)]
     pub out: PathBuf,
-    /// True particles of all tomograms in one list (named by rlnTomoName or a 'tomogram'
-    /// column): the gather job scores the picks (`capsid evaluate`) into OUT/eval.
-    #[arg(long, value_name = "FILE")]
-    pub truth: Option<PathBuf>,
     /// Class table for picking and scoring [default: MODEL/class_table.toml].
     #[arg(long, value_name = "TOML")]
     pub classes: Option<PathBuf>,
     /// An option of the gather's `capsid pick`, verbatim (repeat), e.g. --pick-arg=--bin=2.
     #[arg(long = "pick-arg", value_name = "OPTION", allow_hyphen_values = true)]
     pub pick_args: Vec<String>,
-    /// An option of the gather's `capsid evaluate`, verbatim (repeat), e.g.
-    /// --eval-arg=--tolerance=0.5.
-    #[arg(long = "eval-arg", value_name = "OPTION", allow_hyphen_values = true)]
-    pub eval_args: Vec<String>,
     #[command(flatten)]
-    pub resources: Resources,
-    /// At most this many tasks run at once (sbatch --array=…%N).
-    #[arg(long, value_name = "N")]
-    pub max_running: Option<u32>,
-    #[command(flatten)]
-    pub submit: Submit,
+    pub array: ArrayOptions,
     /// Options of `capsid segment` for every task, after --.
     #[arg(last = true, value_name = "SEGMENT OPTIONS")]
     pub segment_args: Vec<String>,
@@ -168,19 +205,8 @@ pub struct PickArgs {
     /// Output folder (a list per tomogram, the joined OUT/picks.star; OUT/slurm for the jobs).
     #[arg(long)]
     pub out: PathBuf,
-    /// True particles of all tomograms in one list: the gather job scores the picks.
-    #[arg(long, value_name = "FILE")]
-    pub truth: Option<PathBuf>,
-    /// An option of the gather's `capsid evaluate`, verbatim (repeat).
-    #[arg(long = "eval-arg", value_name = "OPTION", allow_hyphen_values = true)]
-    pub eval_args: Vec<String>,
     #[command(flatten)]
-    pub resources: Resources,
-    /// At most this many tasks run at once (sbatch --array=…%N).
-    #[arg(long, value_name = "N")]
-    pub max_running: Option<u32>,
-    #[command(flatten)]
-    pub submit: Submit,
+    pub array: ArrayOptions,
     /// Options of `capsid pick` for every task, after --.
     #[arg(last = true, value_name = "PICK OPTIONS")]
     pub pick_args: Vec<String>,
@@ -401,10 +427,7 @@ fn submit_segment(a: SegmentArgs) -> anyhow::Result<()> {
     if !classes.is_file() {
         bail!("{}: no class table (give --classes)", classes.display());
     }
-    let truth = a.truth.as_deref().map(absolute).transpose()?;
-    if truth.is_some() && items.iter().any(|(_, t)| t.is_some()) {
-        bail!("--truth and a list's second column both name true particles: give one");
-    }
+    let truth = a.array.truth(&items)?;
     // Every task's `capsid segment`, parsed as the task will run it (errors now, not in N logs).
     let paths: Vec<PathBuf> = items.iter().map(|(p, _)| p.clone()).collect();
     let names = capsid_core::outputs::tomogram_names(&paths);
@@ -461,20 +484,12 @@ fn submit_segment(a: SegmentArgs) -> anyhow::Result<()> {
             outputs: super::segment::output_files(&segmenter, &seg_args, name),
         });
     }
-    let plan = Plan::new(
-        "segment",
-        out.join(SLURM_DIR),
-        out.clone(),
-        capsid_binary()?,
-        a.resources.clone(),
-        a.max_running,
-        a.submit
-            .job_name
-            .clone()
-            .unwrap_or_else(|| "capsid-segment".into()),
-        tasks,
-    )?
-    .with_gather(classes, truth, a.pick_args.clone(), a.eval_args.clone());
+    let plan = a.array.plan("segment", &out, tasks)?.with_gather(
+        classes,
+        truth,
+        a.pick_args.clone(),
+        a.array.eval_args.clone(),
+    );
     let task_line = script::TaskLine {
         argv_before_input: vec!["segment".into(), model.display().to_string()],
         argv_after_input: {
@@ -491,7 +506,7 @@ fn submit_segment(a: SegmentArgs) -> anyhow::Result<()> {
     };
     // The gather's pick and evaluate options, checked now.
     plan.check_gather_args()?;
-    submit_array(plan, &task_line, &a.submit, a.segment_args.clone())
+    submit_array(plan, &task_line, &a.array.submit, a.segment_args.clone())
 }
 
 fn submit_pick(a: PickArgs) -> anyhow::Result<()> {
@@ -499,10 +514,7 @@ fn submit_pick(a: PickArgs) -> anyhow::Result<()> {
     let classes_path = absolute(&a.classes)?;
     let classes = capsid_core::ClassTable::load(&classes_path)?;
     let items = inputs_and_truths(&a.maps, a.list.as_deref())?;
-    let truth = a.truth.as_deref().map(absolute).transpose()?;
-    if truth.is_some() && items.iter().any(|(_, t)| t.is_some()) {
-        bail!("--truth and a list's second column both name true particles: give one");
-    }
+    let truth = a.array.truth(&items)?;
     let class_names = classes.names();
     let mut tasks: Vec<Task> = Vec::with_capacity(items.len());
     for (i, (map, t)) in items.iter().enumerate() {
@@ -546,20 +558,12 @@ fn submit_pick(a: PickArgs) -> anyhow::Result<()> {
             outputs: vec![list.clone(), capsid_pick::stage::record_file(&list)],
         });
     }
-    let plan = Plan::new(
-        "pick",
-        out.join(SLURM_DIR),
-        out.clone(),
-        capsid_binary()?,
-        a.resources.clone(),
-        a.max_running,
-        a.submit
-            .job_name
-            .clone()
-            .unwrap_or_else(|| "capsid-pick".into()),
-        tasks,
-    )?
-    .with_gather(classes_path.clone(), truth, Vec::new(), a.eval_args.clone());
+    let plan = a.array.plan("pick", &out, tasks)?.with_gather(
+        classes_path.clone(),
+        truth,
+        Vec::new(),
+        a.array.eval_args.clone(),
+    );
     plan.check_gather_args()?;
     let task_line = script::TaskLine {
         argv_before_input: vec!["pick".into()],
@@ -572,7 +576,7 @@ fn submit_pick(a: PickArgs) -> anyhow::Result<()> {
         out_per_task: Some(("--out".into(), out.clone(), "_picks.star".into())),
         threads: false,
     };
-    submit_array(plan, &task_line, &a.submit, a.pick_args.clone())
+    submit_array(plan, &task_line, &a.array.submit, a.pick_args.clone())
 }
 
 /// Writes the scripts and jobs.toml of an array plan, then submits the array and its gather.
