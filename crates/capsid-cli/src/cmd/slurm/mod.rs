@@ -621,13 +621,27 @@ fn submit_array(
         eprintln!("--dry-run: nothing submitted");
         return Ok(());
     }
-    let array_id = plan.submit(
-        "tasks",
-        &[],
-        &plan.script.clone(),
-        Some(array.clone()),
-        None,
-    )?;
+    let script = plan.script.clone();
+    let (array_id, gather_id) = submit_with_gather(&mut plan, &[], &script, array.clone())?;
+    println!(
+        "submitted array job {array_id} ({n} task(s)){}; `capsid slurm status {}` shows progress",
+        gather_id
+            .map(|g| format!(", gather job {g} after it"))
+            .unwrap_or_default(),
+        plan.out.display()
+    );
+    Ok(())
+}
+
+/// Submits the array `script` (tasks `array`, extra sbatch options `task_opts`), then the
+/// plan's gather job, if it has one, after it (`afterany`); their job ids.
+fn submit_with_gather(
+    plan: &mut Plan,
+    task_opts: &[String],
+    script: &Path,
+    array: String,
+) -> anyhow::Result<(String, Option<String>)> {
+    let array_id = plan.submit("tasks", task_opts, script, Some(array), None)?;
     let gather_id = match plan.gather_script.clone() {
         Some(g) => Some(plan.submit(
             "gather",
@@ -638,14 +652,7 @@ fn submit_array(
         )?),
         None => None,
     };
-    println!(
-        "submitted array job {array_id} ({n} task(s)){}; `capsid slurm status {}` shows progress",
-        gather_id
-            .map(|g| format!(", gather job {g} after it"))
-            .unwrap_or_default(),
-        plan.out.display()
-    );
-    Ok(())
+    Ok((array_id, gather_id))
 }
 
 /// Creates the plan's folder and its logs folder; refuses an earlier plan that submitted jobs
@@ -1001,17 +1008,7 @@ fn resubmit(a: ResubmitArgs) -> anyhow::Result<()> {
         query::run_slurm("scancel", std::slice::from_ref(id))?;
         eprintln!("cancelled the pending gather job {id}");
     }
-    let array_id = plan.submit("tasks", &task_opts, &script, Some(array), None)?;
-    let gather_id = match plan.gather_script.clone() {
-        Some(g) => Some(plan.submit(
-            "gather",
-            &[format!("--dependency=afterany:{array_id}")],
-            &g,
-            None,
-            Some(array_id.clone()),
-        )?),
-        None => None,
-    };
+    let (array_id, gather_id) = submit_with_gather(&mut plan, &task_opts, &script, array)?;
     println!(
         "submitted array job {array_id} ({} task(s)){}",
         again.len(),
