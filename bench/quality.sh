@@ -23,7 +23,10 @@
 #                          (python3 bench/independent/hard_gen.py --out DIR)
 #   WORK=DIR               runs and outputs (default /tmp/capsid-quality)
 #   THREADS=2              CPU threads
-#   EPOCHS=1000            at most this many epochs of 60 steps (screening: a fixed step budget)
+#   EPOCHS=1000            at most this many epochs (screening: a fixed step budget)
+#   STEPS=60               training steps per epoch (the budget is checked between epochs: small
+#                          budgets want short epochs)
+#   PATCH=32               training patch edge, voxels
 #   CAPSID=PATH            the binary (default: target/release/capsid, built if absent)
 #   SIM_FLAGS="..."        extra flags for the simulation (e.g. another --seed)
 #   REPICK=SRC_TAG         no training: take the finished runs SRC_TAG-<model>-s<seed> of WORK,
@@ -76,7 +79,7 @@ for seed in $SEEDS; do
       --tomogram "$DATA/tomo_000/reconstruction.mrc" --particles "$DATA/tomo_000/particle_locations.txt"
       --tomogram "$DATA/tomo_001/reconstruction.mrc" --particles "$DATA/tomo_001/particle_locations.txt"
       --tomogram "$DATA/tomo_002/reconstruction.mrc" --particles "$DATA/tomo_002/particle_locations.txt"
-      --patch 32 --batch 4 --lr 1e-3 --epochs "${EPOCHS:-1000}" --steps 60 --patience 0
+      --patch "${PATCH:-32}" --batch 4 --lr 1e-3 --epochs "${EPOCHS:-1000}" --steps "${STEPS:-60}" --patience 0
       --max-minutes "$BUDGET_MIN" --seed "$seed" --threads "$THREADS")
     # shellcheck disable=SC2206
     train_cmd+=($TRAIN_FLAGS --out "$run" --force)
