@@ -66,6 +66,11 @@ struct Cli {
         default_value = "winograd"
     )]
     conv: String,
+    /// Precision of the convolutions' products on the CPU (any command): f32 (the default) or
+    /// bf16 (factors rounded to bfloat16, f32 sums, f32 weights; needs AVX512-BF16, otherwise the
+    /// products stay f32). `capsid train` records it in the run's config.toml
+    #[arg(long, global = true, value_name = "f32|bf16")]
+    precision: Option<String>,
     /// The most bytes one volume may take in memory (any command; default: this machine's RAM
     /// plus swap). Larger volumes are refused with one error line before anything is allocated
     #[arg(
@@ -206,7 +211,9 @@ fn main() {
     install_signal_handler();
     let cli = Cli::parse();
     capsid_core::volume::set_max_volume_bytes(cli.max_volume_bytes);
-    if let Err(e) = set_conv_kernels(&cli.conv) {
+    if let Err(e) = set_conv_kernels(&cli.conv)
+        .and_then(|()| util::set_precision_flag(cli.precision.as_deref()))
+    {
         eprintln!("error: {e}");
         std::process::exit(2);
     }

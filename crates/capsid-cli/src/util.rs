@@ -243,3 +243,25 @@ mod table_tests {
         );
     }
 }
+
+/// `--precision` as given on the command line (None when absent), for commands that record it.
+static PRECISION_FLAG: std::sync::OnceLock<capsid_conv::Precision> = std::sync::OnceLock::new();
+
+/// Applies `--precision` to the process's convolution kernels and remembers it
+/// ([`precision_flag`]).
+pub fn set_precision_flag(flag: Option<&str>) -> Result<(), String> {
+    let Some(text) = flag else { return Ok(()) };
+    let p = capsid_conv::Precision::parse(text)
+        .ok_or_else(|| format!("--precision: expected f32 or bf16, got '{text}'"))?;
+    capsid_conv::set_settings(capsid_conv::ConvSettings {
+        precision: p,
+        ..capsid_conv::settings()
+    });
+    let _ = PRECISION_FLAG.set(p);
+    Ok(())
+}
+
+/// `--precision` if it was given.
+pub fn precision_flag() -> Option<capsid_conv::Precision> {
+    PRECISION_FLAG.get().copied()
+}

@@ -160,3 +160,61 @@ pub(crate) unsafe fn gemm_f32(
         )
     }
 }
+
+/// The matrix product of the convolutions: [`gemm_f32`], or with bf16 products switched on
+/// ([`crate::ConvSettings::precision`]) the bf16 kernel of [`crate::bf16`]. Same arguments and
+/// contract as [`gemm_f32`].
+///
+/// # Safety
+/// As [`gemm_f32`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) unsafe fn gemm_conv(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    (dst_cs, dst_rs): (usize, usize),
+    accumulate: bool,
+    lhs: *const f32,
+    (lhs_cs, lhs_rs): (usize, usize),
+    rhs: *const f32,
+    (rhs_cs, rhs_rs): (usize, usize),
+    par: Parallelism,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::bf16_products() {
+        let p = crate::bf16::Product {
+            m,
+            n,
+            k,
+            dst_cs,
+            dst_rs,
+            accumulate,
+            lhs_cs,
+            lhs_rs,
+            rhs_cs,
+            rhs_rs,
+        };
+        // SAFETY: the caller's contract is gemm_bf16's; `bf16_products` is true only where the
+        // CPU has AVX512-BF16 (`Precision::in_use`).
+        unsafe { crate::bf16::gemm_bf16(p, dst, lhs, rhs, !matches!(par, Parallelism::None)) };
+        return;
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        gemm_f32(
+            m,
+            n,
+            k,
+            dst,
+            (dst_cs, dst_rs),
+            accumulate,
+            lhs,
+            (lhs_cs, lhs_rs),
+            rhs,
+            (rhs_cs, rhs_rs),
+            par,
+        )
+    }
+}

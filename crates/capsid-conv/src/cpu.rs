@@ -13,13 +13,16 @@ pub struct CpuReport {
     /// The `gemm` crate's f32 micro-kernel (im2col convolutions, routing): "avx512", "fma" or
     /// "scalar".
     pub gemm: &'static str,
+    /// The precision of the convolutions' products in force: "f32", or "bf16" (AVX512-BF16
+    /// `vdpbf16ps`, f32 sums) when asked for and available.
+    pub products: &'static str,
 }
 
 impl CpuReport {
     /// One line: `model; isa: …; kernels: winograd …, gemm …`.
     pub fn line(&self) -> String {
         format!(
-            "{}; isa: {}; kernels: winograd {}, gemm {}",
+            "{}; isa: {}; kernels: winograd {}, gemm {}, products {}",
             self.model,
             if self.features.is_empty() {
                 "none detected".to_string()
@@ -27,7 +30,8 @@ impl CpuReport {
                 self.features.join(" ")
             },
             self.winograd,
-            self.gemm
+            self.gemm,
+            self.products
         )
     }
 }
@@ -43,6 +47,7 @@ pub fn cpu_report() -> CpuReport {
             _ => "generic",
         },
         gemm: gemm_path(),
+        products: crate::settings().precision.in_use().name(),
     }
 }
 

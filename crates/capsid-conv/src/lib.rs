@@ -16,6 +16,7 @@
 //! on rayon's global pool (the caller sets its size). [`naive`] holds plain-loop references.
 
 pub mod activation;
+pub mod bf16;
 mod common;
 pub mod cpu;
 mod fast;
@@ -37,6 +38,50 @@ pub struct ConvSettings {
     /// Positions per tile of the implicit GEMM before it is halved to give every thread work
     /// (a multiple of 16; default 512).
     pub implicit_tile: usize,
+    /// The precision of the convolutions' matrix products (default f32). With bf16 the factors
+    /// are rounded to bfloat16 and summed in f32 ([`bf16`]) where the CPU has AVX512-BF16;
+    /// elsewhere the products stay f32 ([`Precision::in_use`] says which).
+    pub precision: Precision,
+}
+
+/// The precision of the convolutions' matrix products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 factors and sums.
+    #[default]
+    F32,
+    /// bf16 factors (rounded to nearest even), f32 products and sums; f32 weights, activations
+    /// and gradients.
+    Bf16,
+}
+
+impl Precision {
+    /// The name used on the command line and in configs: "f32" or "bf16".
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// Parses [`Precision::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "f32" => Some(Precision::F32),
+            "bf16" => Some(Precision::Bf16),
+            _ => None,
+        }
+    }
+
+    /// The precision the kernels actually run at when `self` is asked for on this CPU (bf16
+    /// needs AVX512-BF16).
+    pub fn in_use(self) -> Self {
+        if self == Precision::Bf16 && bf16::available() {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        }
+    }
 }
 
 impl Default for ConvSettings {
@@ -44,24 +89,41 @@ impl Default for ConvSettings {
         Self {
             winograd: true,
             implicit_tile: 512,
+            precision: Precision::F32,
         }
     }
 }
 
 static WINOGRAD: AtomicBool = AtomicBool::new(true);
+/// Whether bf16 products were asked for ([`ConvSettings::precision`]).
+static BF16_ASKED: AtomicBool = AtomicBool::new(false);
+/// Whether the convolutions' products run in bf16 (asked for and available).
+static BF16: AtomicBool = AtomicBool::new(false);
 static IMPLICIT_TILE: AtomicUsize = AtomicUsize::new(512);
 
 /// Sets the kernel choices for every later call (any thread). A tile below 16 counts as 16.
 pub fn set_settings(s: ConvSettings) {
     WINOGRAD.store(s.winograd, Ordering::Relaxed);
     IMPLICIT_TILE.store(s.implicit_tile.max(16), Ordering::Relaxed);
+    BF16_ASKED.store(s.precision == Precision::Bf16, Ordering::Relaxed);
+    BF16.store(s.precision.in_use() == Precision::Bf16, Ordering::Relaxed);
 }
 
-/// The kernel choices in force.
+/// Whether the convolutions' products run in bf16 now.
+pub(crate) fn bf16_products() -> bool {
+    BF16.load(Ordering::Relaxed)
+}
+
+/// The kernel choices in force (`precision` as asked for; [`Precision::in_use`] gives what runs).
 pub fn settings() -> ConvSettings {
     ConvSettings {
         winograd: WINOGRAD.load(Ordering::Relaxed),
         implicit_tile: IMPLICIT_TILE.load(Ordering::Relaxed),
+        precision: if BF16_ASKED.load(Ordering::Relaxed) {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        },
     }
 }
 

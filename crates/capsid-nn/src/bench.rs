@@ -57,9 +57,12 @@ pub struct BenchResult {
     pub cpu: String,
     /// Instruction sets detected at run time (those that matter for the kernels).
     pub isa: Vec<&'static str>,
-    /// capsid's CPU kernel paths on this CPU: `winograd <avx512|avx2|generic>, gemm <avx512|fma|scalar>`
+    /// capsid's CPU kernel paths on this CPU: `winograd <avx512|avx2|generic>, gemm
+    /// <avx512|fma|scalar>, products <f32|bf16>`
     /// (the CPU backend's convolutions; GPU backends use Burn's own).
     pub kernels: String,
+    /// The precision of the convolutions' products that ran: "f32" or "bf16" (`--precision`).
+    pub precision: &'static str,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -177,6 +180,10 @@ pub fn run(spec: &BenchSpec, device: &Device, device_name: &str) -> Result<Bench
         burn: "0.22.1",
         cpu: cpu.model,
         isa: cpu.features,
-        kernels: format!("winograd {}, gemm {}", cpu.winograd, cpu.gemm),
+        kernels: format!(
+            "winograd {}, gemm {}, products {}",
+            cpu.winograd, cpu.gemm, cpu.products
+        ),
+        precision: cpu.products,
     })
 }

@@ -512,6 +512,78 @@ fn smaller_targets_keep_centres_and_hard_negatives_stay_outside_particles() {
     // The lobe lies outside the centre target but inside the particle: not a hard negative.
     // The far blob is one.
     let mut s = vec![centre];
-    add_negatives(&mut s, &[4.0, 3.0, 2.0], 16.0);
+    add_negatives(&mut s, &[4.0, 3.0, 2.0], 16.0, NegativeScales::Smallest);
     assert_eq!(s[0].negatives, vec![[16.0, 16.0, 26.0]]);
+}
+
+#[test]
+fn negatives_at_every_class_scale_find_a_large_look_alike_among_specks() {
+    // An unlabelled ball of the ribosome's radius (4 voxels) among 128 bright one-voxel specks,
+    // and one labelled ribosome. At the smallest class's scale the specks outrank the ball; a
+    // search at each class's radius finds the ball at the ribosome's scale.
+    let shape = (48, 64, 64);
+    let ball = |c: [usize; 3]| {
+        move |z: usize, y: usize, x: usize| {
+            let d2 = (x as f64 - c[0] as f64).powi(2)
+                + (y as f64 - c[1] as f64).powi(2)
+                + (z as f64 - c[2] as f64).powi(2);
+            d2 <= 16.0
+        }
+    };
+    let (look_alike, ribosome) = (ball([48, 48, 24]), ball([16, 16, 24]));
+    let mut data = Array3::from_shape_fn(shape, |(z, y, x)| {
+        if look_alike(z, y, x) || ribosome(z, y, x) {
+            1.0f32
+        } else {
+            0.0
+        }
+    });
+    for z in [8usize, 40] {
+        for y in (4..64).step_by(8) {
+            for x in (4..64).step_by(8) {
+                data[[z, y, x]] = 30.0;
+            }
+        }
+    }
+    let parts = vec![Particle::new("ribosome", 16.0, 16.0, 24.0)];
+    let sample = make_sample(
+        "t",
+        Volume::new(data, 10.0),
+        &parts,
+        None,
+        &table(),
+        &[],
+        1.0,
+    )
+    .unwrap();
+    let radii = [4.0, 3.0, 2.0];
+    let finds_ball = |negatives: &[[f64; 3]]| {
+        negatives
+            .iter()
+            .any(|n| (0..3).all(|i| (n[i] - [48.0, 48.0, 24.0][i]).abs() <= 1.0))
+    };
+    let mut smallest = vec![sample.clone()];
+    add_negatives(&mut smallest, &radii, 2.0, NegativeScales::Smallest);
+    assert_eq!(smallest[0].negatives.len(), 16);
+    assert!(
+        !finds_ball(&smallest[0].negatives),
+        "{:?}",
+        smallest[0].negatives
+    );
+    let mut classes = vec![sample];
+    add_negatives(&mut classes, &radii, 2.0, NegativeScales::Classes);
+    assert!(
+        finds_ball(&classes[0].negatives),
+        "{:?}",
+        classes[0].negatives
+    );
+    assert!(classes[0].negatives.len() <= 18, "6 per scale at most");
+    assert_eq!(
+        negative_scale_radii(&[4.0, 3.0, 3.02, 2.0], NegativeScales::Classes),
+        vec![4.0, 3.0, 2.0]
+    );
+    assert_eq!(
+        negative_scale_radii(&[4.0, 3.0, 2.0], NegativeScales::Smallest),
+        vec![2.0]
+    );
 }

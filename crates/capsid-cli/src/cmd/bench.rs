@@ -9,13 +9,16 @@ use capsid_nn::bench::{self, BenchSpec};
 #[command(after_help = "\
 Prints the CPU, its instruction sets and capsid's kernel paths on stderr, then one JSON line:
 model, patch, batch, classes, threads, params, infer_ms, train_ms (medians over --iters after
---warmup runs), device, burn, cpu, isa, kernels. A training step is forward + Dice/CE loss
-(+ 0.1 x reconstruction BCE for ucaps) + backward + Adam (lr 1e-4) on random input.
+--warmup runs), device, burn, cpu, isa, kernels, precision (of the convolutions' products:
+f32, or bf16 with --precision bf16 on a CPU with AVX512-BF16). A training step is forward +
+Dice/CE loss (+ 0.1 x reconstruction BCE for ucaps) + backward + Adam (lr 1e-4) on random
+input.
 
 Examples:
   capsid bench --model unet --patch 32 --batch 4 --threads 2
   capsid bench --model ucaps --patch 64 --batch 4 --threads 2 \\
       --num-classes 4 --iters 5 --warmup 2
+  capsid bench --model unet --patch 32 --batch 4 --threads 2 --precision bf16
   # the PyTorch reference with the same arguments, for the ratio:
   python shared/bench/torch_reference.py --model ucaps --patch 64 \\
       --batch 4 --threads 2")]

@@ -117,6 +117,11 @@ pub struct Args {
     /// both set --negative-ratio 0.3 unless it is given.
     #[arg(long, value_name = "blobs|model|both")]
     pub negatives: Option<String>,
+    /// The scales of the blob detector that finds hard negatives: smallest (the smallest target
+    /// radius, the default) or classes (each target class's radius, an equal share of the places
+    /// each, so same-size look-alikes of the large classes are among them).
+    #[arg(long, value_name = "smallest|classes")]
+    pub negative_scales: Option<String>,
     /// Epochs between mining rounds (with --negatives model|both; default 3).
     #[arg(long, value_name = "N")]
     pub mine_every: Option<usize>,
@@ -497,6 +502,12 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
     if let Some(v) = a.negative_ratio {
         cfg.data.negative_ratio = v;
     }
+    if let Some(p) = crate::util::precision_flag() {
+        cfg.precision = match p {
+            capsid_conv::Precision::F32 => capsid_nn::train::Precision::F32,
+            capsid_conv::Precision::Bf16 => capsid_nn::train::Precision::Bf16,
+        };
+    }
     if let Some(v) = &a.negatives {
         use capsid_nn::mining::NegativeSource;
         cfg.data.negative_source = match v.as_str() {
@@ -511,6 +522,14 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
         {
             cfg.data.negative_ratio = 0.3;
         }
+    }
+    if let Some(v) = &a.negative_scales {
+        use capsid_nn::data::NegativeScales;
+        cfg.data.negative_scales = match v.as_str() {
+            "smallest" => NegativeScales::Smallest,
+            "classes" => NegativeScales::Classes,
+            other => bail!("--negative-scales: expected smallest or classes, got '{other}'"),
+        };
     }
     if let Some(v) = a.mine_every {
         cfg.data.mine_every = v;

@@ -3,7 +3,7 @@
 
 use super::forward::forward;
 use super::{implicit_ok, inner_parallelism, rows_per_tile, with_scratch, PaddedGrid};
-use crate::common::{gemm_f32, Dims, SharedMut};
+use crate::common::{gemm_conv, Dims, SharedMut};
 use crate::im2col::{col2im, im2col};
 use rayon::prelude::*;
 
@@ -99,7 +99,7 @@ fn backward_data_col2im(d: &Dims, dy: &[f32], w: &[f32]) -> Vec<f32> {
                 // SAFETY: `cols` is this task's k × per·ow scratch (t ≤ per·ow columns); `wg`
                 // the group's weights; `dyp` the tile's cog rows of dy (stride out_len).
                 unsafe {
-                    gemm_f32(
+                    gemm_conv(
                         k,
                         t,
                         cog,
@@ -212,7 +212,7 @@ fn backward_weight_implicit(d: &Dims, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     // SAFETY: as above: lhs, rhs and dst address (m × tl), (tl × cog) and
                     // (m × cog) elements inside their buffers; dst is this chunk's alone.
                     unsafe {
-                        gemm_f32(
+                        gemm_conv(
                             m,
                             cog,
                             tl,
@@ -288,7 +288,7 @@ fn backward_weight_im2col(d: &Dims, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     // SAFETY: `dst` is this chunk's own partial (group g's cog × k block); `dyp`
                     // the tile's dy rows; `rhs` the tile's k × t columns (or input rows).
                     unsafe {
-                        gemm_f32(
+                        gemm_conv(
                             cog,
                             k,
                             t,

@@ -4,7 +4,7 @@
 use super::{
     implicit_ok, implicit_tile, inner_parallelism, rows_per_tile, with_scratch, PaddedGrid,
 };
-use crate::common::{gemm_f32, Dims, Output};
+use crate::common::{gemm_conv, Dims, Output};
 use crate::im2col::im2col;
 use rayon::prelude::*;
 
@@ -64,7 +64,7 @@ fn forward_implicit(d: &Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec
                 // SAFETY: `stage` is this task's scratch of t × cog floats (tl ≤ t rows); `lhs`
                 // as above over cig channels of stride cs; `rhs` is the tap's cog × cig block.
                 unsafe {
-                    gemm_f32(
+                    gemm_conv(
                         tl,
                         cog,
                         cig,
@@ -147,7 +147,7 @@ fn forward_im2col(d: &Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f
         // group's cog × k weights; `rhs` a k × t column matrix (the tile's im2col, or for a
         // pointwise layer the input rows themselves, row stride in_len).
         let run = |rhs: *const f32, rhs_rs: usize| unsafe {
-            gemm_f32(
+            gemm_conv(
                 cog,
                 t,
                 k,

@@ -113,6 +113,42 @@ unsafe fn block_generic(job: &Job, g: usize, block: usize, s: &mut Scratch) {
     unsafe { block_body(job, g, block, s) }
 }
 
+/// The 64 products `M_ξ = V_ξ · U_ξ` of one block in f32.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gemms_f32(
+    job: &Job,
+    g: usize,
+    tiles: usize,
+    tb: usize,
+    vs: usize,
+    ms: usize,
+    v: &[f32],
+    m: &mut [f32],
+) {
+    let (cig, cog) = (job.d.cig(), job.d.cog());
+    for xi in 0..64 {
+        // SAFETY: `m`, `v` and `u` are slices of this block's scratch and the transformed
+        // weights, sized for 64 matrices of (tiles × cog), (tiles × cig) and (cog × cig) at
+        // these strides; `m` is this task's own scratch.
+        unsafe {
+            gemm_f32(
+                tiles,
+                cog,
+                cig,
+                m[xi * ms..].as_mut_ptr(),
+                (tb, 1),
+                false,
+                v[xi * vs..].as_ptr(),
+                (tb, 1),
+                job.u[(g * 64 + xi) * cog * cig..].as_ptr(),
+                (cig, 1),
+                Parallelism::None,
+            );
+        }
+    }
+}
+
 /// One block: input transform into `V`, 64 GEMMs into `M`, output transform into `y`.
 ///
 /// # Safety
@@ -123,9 +159,9 @@ unsafe fn block_body(job: &Job, g: usize, block: usize, s: &mut Scratch) {
         d,
         plan,
         x,
-        u,
         bias,
         yp,
+        ..
     } = *job;
     let (cig, cog) = (d.cig(), d.cog());
     let tx = plan.tx;
@@ -159,26 +195,31 @@ unsafe fn block_body(job: &Job, g: usize, block: usize, s: &mut Scratch) {
         }
     }
 
-    for xi in 0..64 {
-        // SAFETY: `m`, `v` and `u` are slices of this block's scratch and the transformed
-        // weights, sized for 64 matrices of (tiles × cog), (tiles × cig) and (cog × cig) at
-        // these strides; `m` is this task's own scratch.
-        unsafe {
-            gemm_f32(
-                tiles,
-                cog,
-                cig,
-                m[xi * ms..].as_mut_ptr(),
-                (tb, 1),
-                false,
-                v[xi * vs..].as_ptr(),
-                (tb, 1),
-                u[(g * 64 + xi) * cog * cig..].as_ptr(),
-                (cig, 1),
-                Parallelism::None,
-            );
+    #[cfg(target_arch = "x86_64")]
+    if let Some(packed) = job.u_bf16 {
+        for xi in 0..64 {
+            let p = crate::bf16::Product {
+                m: tiles,
+                n: cog,
+                k: cig,
+                dst_cs: tb,
+                dst_rs: 1,
+                accumulate: false,
+                lhs_cs: tb,
+                lhs_rs: 1,
+                rhs_cs: cig,
+                rhs_rs: 1,
+            };
+            // SAFETY: as for the f32 products below; `packed` holds U_ξ of group g.
+            unsafe {
+                packed[g * 64 + xi].product(p, m[xi * ms..].as_mut_ptr(), v[xi * vs..].as_ptr())
+            };
         }
+    } else {
+        gemms_f32(job, g, tiles, tb, vs, ms, v, m);
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    gemms_f32(job, g, tiles, tb, vs, ms, v, m);
 
     for r in r0..r1 {
         let t0 = (r - r0) * tx;

@@ -101,12 +101,15 @@ pub(crate) fn forward(d: &Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
     debug_assert!(d.kernel == [3; 3] && d.stride == [1; 3] && d.dilation == [1; 3]);
     let plan = Plan::new(d);
     let u = transform_weights(d, w);
+    let u_bf16 = pack_weights_bf16(d, &u);
     let mut y = Output::new(d.batch * d.c_out * d.out_len());
     let job = Job {
         d,
         plan,
         x,
         u: &u,
+        #[cfg(target_arch = "x86_64")]
+        u_bf16: u_bf16.as_deref(),
         bias,
         yp: y.ptr(),
     };
@@ -127,14 +130,43 @@ pub(crate) fn forward(d: &Dims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
     unsafe { y.finish() }
 }
 
-/// What every block of one convolution shares: sizes, plan, input, transformed weights, bias and
-/// the output pointer.
+/// The transformed weights packed for the bf16 products, one per (group, ξ), when the
+/// convolutions' products run in bf16 ([`crate::ConvSettings::precision`]); packed once per
+/// convolution instead of once per block.
+#[cfg(target_arch = "x86_64")]
+fn pack_weights_bf16(d: &Dims, u: &[f32]) -> Option<Vec<crate::bf16::PackedRhs>> {
+    if !crate::bf16_products() {
+        return None;
+    }
+    let (cig, cog) = (d.cig(), d.cog());
+    Some(
+        (0..d.groups * 64)
+            .map(|gx| {
+                // SAFETY: U_ξ of group g is the cig × cog matrix at (g·64 + ξ)·cog·cig with
+                // strides (cig, 1), inside `u`; `bf16_products` holds only with AVX512-BF16.
+                unsafe {
+                    crate::bf16::PackedRhs::new(cig, cog, u[gx * cog * cig..].as_ptr(), cig, 1)
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn pack_weights_bf16(_d: &Dims, _u: &[f32]) -> Option<Vec<()>> {
+    None
+}
+
+/// What every block of one convolution shares: sizes, plan, input, transformed weights (and
+/// their bf16 packing when the products run in bf16), bias and the output pointer.
 #[derive(Clone, Copy)]
 struct Job<'a> {
     d: &'a Dims,
     plan: Plan,
     x: &'a [f32],
     u: &'a [f32],
+    #[cfg(target_arch = "x86_64")]
+    u_bf16: Option<&'a [crate::bf16::PackedRhs]>,
     bias: Option<&'a [f32]>,
     yp: SharedMut,
 }

@@ -35,8 +35,8 @@ pub use patch::{
     PatchSpec,
 };
 pub use sample::{
-    add_negatives, label_counts, make_sample, remap_labels, remap_table, smallest_radius,
-    target_labels, TargetParticle, TrainSample,
+    add_negatives, label_counts, make_sample, negative_scale_radii, remap_labels, remap_table,
+    smallest_radius, target_labels, TargetParticle, TrainSample,
 };
 pub use sampling::{training_patches, validation_patches};
 pub use split::{fold_assignment, split, Split, SplitBy};
@@ -74,6 +74,10 @@ pub struct DataConfig {
     pub negative_ratio: f64,
     /// Hard negatives kept per labelled particle of a tomogram (strongest first).
     pub negatives_per_particle: f64,
+    /// The scales at which the blob detector looks for hard negatives: the smallest target
+    /// radius only, or each target class's radius (the same number of places kept at each, so
+    /// look-alikes of the large classes are drawn as often as those of the small ones).
+    pub negative_scales: NegativeScales,
     /// Where hard negatives come from: particle-like blobs found before training, the model's
     /// own false positives mined between epochs (see [`crate::mining`]), or both.
     pub negative_source: crate::mining::NegativeSource,
@@ -97,6 +101,19 @@ pub struct DataConfig {
     pub target_radius: f64,
 }
 
+/// The particle scales of the blob detector that finds hard negatives ([`crate::negatives`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegativeScales {
+    /// One search at the smallest target radius (low-pass σ = radius / 2).
+    #[default]
+    Smallest,
+    /// One search per distinct target radius, largest first, with an equal share of the kept
+    /// places each: a blob detector tuned to a large class finds its same-size look-alikes,
+    /// which a search at the tiny class's scale ranks below many small specks.
+    Classes,
+}
+
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
@@ -111,6 +128,7 @@ impl Default for DataConfig {
             max_val_patches: 256,
             negative_ratio: 0.0,
             negatives_per_particle: 2.0,
+            negative_scales: NegativeScales::Smallest,
             negative_source: crate::mining::NegativeSource::Blobs,
             mine_every: 3,
             mine_region: 128,

@@ -3,6 +3,7 @@
 //! particles with centres `[x, y, z]` in voxels), [`make_sample`], the class-label remapping,
 //! hard negatives per sample and voxel counts per label.
 
+use super::NegativeScales;
 use crate::NnError;
 use capsid_core::{ClassTable, Particle, Volume};
 use capsid_prep::mask::{sphere_masks, MaskGrid, MaskOptions, OutsidePolicy};
@@ -167,23 +168,69 @@ fn scaled_radii(classes: &ClassTable, scale: f64) -> ClassTable {
 }
 
 /// Finds the hard negatives of every sample (see [`crate::negatives::find_negatives`]):
-/// `radii_vox` are the target classes' radii in voxels (label order). The low-pass σ is half the
-/// smallest radius, the suppression cube and the clearance from labelled voxels the smallest
-/// radius; `per_particle` negatives per labelled particle are kept (at least 16 per tomogram).
-/// A blob within its class radius of a target particle's centre is part of that particle (its
-/// target may be smaller than the particle, `DataConfig::target_radius`) and is dropped.
-pub fn add_negatives(samples: &mut [TrainSample], radii_vox: &[f64], per_particle: f64) {
+/// `radii_vox` are the target classes' radii in voxels (label order). At each scale radius `r`
+/// (the smallest radius, or every distinct radius with [`NegativeScales::Classes`]) the low-pass
+/// σ is `r / 2` and the suppression cube `r`; the clearance from labelled voxels is the smallest
+/// radius. `per_particle` negatives per labelled particle are kept (at least 16 per tomogram),
+/// shared equally between the scales, largest scale first; a place within the smallest radius of
+/// one kept at a larger scale is not kept twice. A blob within its class radius of a target particle's
+/// centre is part of that particle (its target may be smaller than the particle,
+/// `DataConfig::target_radius`) and is dropped.
+pub fn add_negatives(
+    samples: &mut [TrainSample],
+    radii_vox: &[f64],
+    per_particle: f64,
+    scales: NegativeScales,
+) {
     let r_min = smallest_radius(radii_vox);
+    let scale_radii = negative_scale_radii(radii_vox, scales);
     samples.par_iter_mut().for_each(|s| {
-        let search = crate::negatives::NegativeSearch {
-            sigma_vox: (r_min / 2.0).max(1.0),
-            nms_half: r_min.round().max(1.0) as usize,
-            clearance_vox: r_min.round().max(1.0) as usize,
-            max_count: ((s.particles.len() as f64 * per_particle).round() as usize).max(16),
-        };
-        let found = crate::negatives::find_negatives(&s.tomogram.data, &s.labels, &search);
-        s.negatives = outside_particles(found, &s.particles, radii_vox);
+        let total = ((s.particles.len() as f64 * per_particle).round() as usize).max(16);
+        let per_scale = total.div_ceil(scale_radii.len());
+        let mut kept: Vec<[f64; 3]> = Vec::new();
+        for &r in &scale_radii {
+            let search = crate::negatives::NegativeSearch {
+                sigma_vox: (r / 2.0).max(1.0),
+                nms_half: r.round().max(1.0) as usize,
+                clearance_vox: r_min.round().max(1.0) as usize,
+                max_count: per_scale,
+            };
+            let found = crate::negatives::find_negatives(&s.tomogram.data, &s.labels, &search);
+            let earlier = kept.len();
+            for c in outside_particles(found, &s.particles, radii_vox) {
+                let near_kept = kept[..earlier]
+                    .iter()
+                    .any(|k| (0..3).map(|i| (k[i] - c[i]).powi(2)).sum::<f64>() < r_min * r_min);
+                if !near_kept {
+                    kept.push(c);
+                }
+            }
+        }
+        s.negatives = kept;
     });
+}
+
+/// The radii (voxels) at which [`add_negatives`] searches, largest first: the smallest target
+/// radius, or every distinct positive radius (rounded to 0.5 voxel) with
+/// [`NegativeScales::Classes`].
+pub fn negative_scale_radii(radii_vox: &[f64], scales: NegativeScales) -> Vec<f64> {
+    match scales {
+        NegativeScales::Smallest => vec![smallest_radius(radii_vox)],
+        NegativeScales::Classes => {
+            let mut r: Vec<f64> = radii_vox
+                .iter()
+                .filter(|r| **r > 0.0 && r.is_finite())
+                .map(|r| (r * 2.0).round() / 2.0)
+                .collect();
+            r.sort_by(|a, b| b.total_cmp(a));
+            r.dedup();
+            if r.is_empty() {
+                vec![smallest_radius(radii_vox)]
+            } else {
+                r
+            }
+        }
+    }
 }
 
 /// The centres `[x, y, z]` (voxels) of `points` that lie farther than their class radius

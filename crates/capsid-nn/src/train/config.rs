@@ -8,6 +8,28 @@ use capsid_core::ClassTable;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The precision of the convolutions' matrix products during training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// f32 factors and sums (the default).
+    #[default]
+    F32,
+    /// bf16 factors rounded to nearest even, f32 sums, f32 weights and optimiser state
+    /// (AVX512-BF16; on a CPU without it the products stay f32 and the run says so).
+    Bf16,
+}
+
+impl Precision {
+    /// The convolution kernels' setting for this precision.
+    pub fn to_conv(self) -> capsid_conv::Precision {
+        match self {
+            Precision::F32 => capsid_conv::Precision::F32,
+            Precision::Bf16 => capsid_conv::Precision::Bf16,
+        }
+    }
+}
+
 /// Which validation number drives reduce-on-plateau, early stopping and the best model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -144,6 +166,8 @@ pub struct TrainConfig {
     /// Wall-clock budget in minutes (0 = none): training stops at the end of the last epoch
     /// that, at the mean epoch time so far, still ends within the budget (validation included).
     pub time_budget_min: f64,
+    /// The precision of the convolutions' products (f32 or bf16; CPU backend).
+    pub precision: Precision,
     /// The network.
     pub net: NetConfig,
     /// Patch sampling and split.
@@ -174,6 +198,7 @@ impl Default for TrainConfig {
             val_batch: 0,
             seed: 0,
             time_budget_min: 0.0,
+            precision: Precision::F32,
             net: NetConfig::default(),
             data: DataConfig::default(),
         }

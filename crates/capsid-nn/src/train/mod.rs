@@ -137,6 +137,23 @@ fn validate(
     (loss_sum / n.max(1) as f64, counts)
 }
 
+/// Sets the convolutions' product precision for this process and says which one runs.
+fn apply_precision(p: Precision, observer: &mut dyn TrainObserver) {
+    capsid_conv::set_settings(capsid_conv::ConvSettings {
+        precision: p.to_conv(),
+        ..capsid_conv::settings()
+    });
+    match (p, p.to_conv().in_use()) {
+        (Precision::Bf16, capsid_conv::Precision::Bf16) => observer.message(
+            "convolution products in bf16 (AVX512-BF16, f32 sums; f32 weights and optimiser)",
+        ),
+        (Precision::Bf16, _) => observer.message(
+            "precision bf16 asked for, but this CPU has no AVX512-BF16: products stay f32",
+        ),
+        _ => {}
+    }
+}
+
 /// Trains on `samples` (target labels already remapped, see [`crate::data::make_sample`]) and
 /// writes the run folder `out`. `classes` is the output class table ([`output_class_table`]);
 /// its length + 1 must equal the network's class count. `device` is a plain device; training
@@ -151,6 +168,7 @@ pub fn train(
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary, NnError> {
     cfg.validate().map_err(NnError::Config)?;
+    apply_precision(cfg.precision, observer);
     let num_classes = cfg.net.num_classes();
     if classes.classes.len() + 1 != num_classes {
         return Err(NnError::Config(format!(
@@ -255,7 +273,12 @@ pub fn train(
         .map(|c| c.radius().to_voxels(voxel_a))
         .collect();
     if cfg.data.negative_ratio > 0.0 && cfg.data.negative_source.uses_blobs() {
-        crate::data::add_negatives(&mut samples, &radii, cfg.data.negatives_per_particle);
+        crate::data::add_negatives(
+            &mut samples,
+            &radii,
+            cfg.data.negatives_per_particle,
+            cfg.data.negative_scales,
+        );
         let found: usize = samples.iter().map(|s| s.negatives.len()).sum();
         observer.message(&format!(
             "hard negatives: {found} particle-like places outside the labelled particles in {} tomogram(s)",
