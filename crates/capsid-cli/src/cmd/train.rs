@@ -503,10 +503,7 @@ fn apply_overrides(cfg: &mut TrainConfig, a: &Args) -> anyhow::Result<()> {
         cfg.data.negative_ratio = v;
     }
     if let Some(p) = crate::util::precision_flag() {
-        cfg.precision = match p {
-            capsid_conv::Precision::F32 => capsid_nn::train::Precision::F32,
-            capsid_conv::Precision::Bf16 => capsid_nn::train::Precision::Bf16,
-        };
+        cfg.precision = p.into();
     }
     if let Some(v) = &a.negatives {
         use capsid_nn::mining::NegativeSource;

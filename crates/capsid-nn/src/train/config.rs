@@ -20,6 +20,15 @@ pub enum Precision {
     Bf16,
 }
 
+impl From<capsid_conv::Precision> for Precision {
+    fn from(p: capsid_conv::Precision) -> Self {
+        match p {
+            capsid_conv::Precision::F32 => Precision::F32,
+            capsid_conv::Precision::Bf16 => Precision::Bf16,
+        }
+    }
+}
+
 impl Precision {
     /// The convolution kernels' setting for this precision.
     pub fn to_conv(self) -> capsid_conv::Precision {
