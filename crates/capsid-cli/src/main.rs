@@ -100,6 +100,10 @@ enum Command {
     Pick(cmd::pick::Args),
     /// Evaluate picks against ground truth.
     Evaluate(cmd::evaluate::Args),
+    /// Template matching: scores, orientations and peaks over a tomogram.
+    Match(cmd::matching::Args),
+    /// An orientation for each pick, by a local template search around it.
+    Orient(cmd::orient::Args),
     /// Make figures and an HTML page for a run.
     Report(cmd::report::Args),
     /// Convert between particle-list formats.
@@ -225,6 +229,8 @@ fn main() {
         Command::Segment(a) => cmd::segment::run(a),
         Command::Pick(a) => cmd::pick::run(a),
         Command::Evaluate(a) => cmd::evaluate::run(a),
+        Command::Match(a) => cmd::matching::run(a),
+        Command::Orient(a) => cmd::orient::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Info(a) => cmd::info::run(a),

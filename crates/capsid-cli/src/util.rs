@@ -265,3 +265,24 @@ pub fn set_precision_flag(flag: Option<&str>) -> Result<(), String> {
 pub fn precision_flag() -> Option<capsid_conv::Precision> {
     PRECISION_FLAG.get().copied()
 }
+
+/// A JSON summary as TOML for a run record (`match.toml`, `*.orient.toml`): nulls (unset
+/// options) are left out, since TOML has none.
+pub fn record_toml(v: &serde_json::Value) -> anyhow::Result<String> {
+    fn strip(v: &serde_json::Value) -> Option<serde_json::Value> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(m) => Some(serde_json::Value::Object(
+                m.iter()
+                    .filter_map(|(k, v)| strip(v).map(|v| (k.clone(), v)))
+                    .collect(),
+            )),
+            serde_json::Value::Array(a) => Some(serde_json::Value::Array(
+                a.iter().filter_map(strip).collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+    let clean = strip(v).unwrap_or(serde_json::Value::Null);
+    toml::to_string(&clean).context("writing the run record as TOML")
+}

@@ -524,3 +524,113 @@ fn pick_many_maps_into_one_list() {
     assert!(err.contains("'tA'"), "{err}");
     assert!(!twice.exists());
 }
+
+#[test]
+fn evaluate_reports_orientation_errors_modulo_symmetry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let classes = d.join("classes.toml");
+    std::fs::write(
+        &classes,
+        "[[class]]\nname = \"ribo\"\nlabel = 1\nradius_vox = 5\n\n\
+         [[class]]\nname = \"ring\"\nlabel = 2\nradius_vox = 4\nsymmetry = \"C1\"\n",
+    )
+    .unwrap();
+    // Truth: SHREC particle_locations.txt, ZXZ [phi, theta, psi].
+    let truth = d.join("particle_locations.txt");
+    std::fs::write(
+        &truth,
+        "ribo 10 10 10 30 50 -20\n\
+         ribo 30 10 10 -135 10 170\n\
+         ribo 50 10 10 12 160 75\n\
+         ring 70 10 10 0 90 0\n\
+         ring 90 10 10 45 30 60\n",
+    )
+    .unwrap();
+    // Picks: RELION [rot, tilt, psi] written by hand. ZXZ (φ, θ, ψ) is RELION (90 − ψ, θ, −90 − φ)
+    // (Rz(φ)·Rx(θ)·Rz(ψ) = Rz(φ − 90)·Ry(θ)·Rz(ψ + 90) and RELION's active rotation is
+    // Rz(−psi)·Ry(−tilt)·Rz(−rot)). The second ribo has rot + 15 (a 15° turn about the template's
+    // z); the second ring has rot − 90: a quarter turn about its z axis (the C4 axis).
+    let picks = d.join("picks.star");
+    std::fs::write(
+        &picks,
+        "data_particles\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnCoordinateZ #3\n\
+         _rlnAngleRot #4\n_rlnAngleTilt #5\n_rlnAnglePsi #6\n_rlnClassNumber #7\n\
+         10.5 10 10 110 50 -120 1\n\
+         30 10.5 10 -65 10 45 1\n\
+         50 10 10 15 160 -102 1\n\
+         70 10 10 90 90 -90 2\n\
+         90 10 10 -60 30 -135 2\n",
+    )
+    .unwrap();
+    let evaluate = |out: &Path, more: &[&str]| -> (String, Value) {
+        let mut args = vec![
+            "evaluate",
+            "--picks",
+            s(&picks),
+            "--truth",
+            s(&truth),
+            "--classes",
+            s(&classes),
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(more);
+        let table = ok(&args);
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        (table, v)
+    };
+    let close = |v: &Value, want: f64| {
+        let got = v.as_f64().unwrap_or(f64::NAN);
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    };
+    // The class table's C1: the quarter turn of the ring counts 90°.
+    let (table, v) = evaluate(&d.join("eval_c1"), &[]);
+    assert!(table.contains("Orientation error"), "{table}");
+    let ribo = &v["classes"][0]["orientation"];
+    assert_eq!(ribo["pairs"], 3);
+    assert_eq!(ribo["symmetry"], "C1");
+    close(&ribo["median_deg"], 0.0);
+    close(&ribo["p90_deg"], 15.0);
+    let ring = &v["classes"][1]["orientation"];
+    assert_eq!(
+        (&ring["pairs"], &ring["symmetry"]),
+        (&2.into(), &"C1".into())
+    );
+    close(&ring["median_deg"], 45.0);
+    close(&ring["p90_deg"], 90.0);
+    // --symmetry ring=C4 overrides the table: the quarter turn is no error.
+    let (_, v) = evaluate(&d.join("eval_c4"), &["--symmetry", "ring=C4"]);
+    let ring = &v["classes"][1]["orientation"];
+    assert_eq!(
+        (&ring["pairs"], &ring["symmetry"]),
+        (&2.into(), &"C4".into())
+    );
+    close(&ring["median_deg"], 0.0);
+    close(&ring["p90_deg"], 0.0);
+    close(&v["classes"][0]["orientation"]["p90_deg"], 15.0);
+    // Bad values: one line naming the flag.
+    for (bad, needle) in [
+        ("ring=Q5", "unknown symmetry"),
+        ("nope=C2", "nope"),
+        ("ring", "CLASS=SYM"),
+    ] {
+        let err = fails(&[
+            "evaluate",
+            "--picks",
+            s(&picks),
+            "--truth",
+            s(&truth),
+            "--classes",
+            s(&classes),
+            "--symmetry",
+            bad,
+            "--out",
+            s(&d.join("eval_bad")),
+        ]);
+        assert!(err.contains("--symmetry") && err.contains(needle), "{err}");
+    }
+    assert!(!d.join("eval_bad").exists());
+}

@@ -51,6 +51,11 @@ pub struct ClassDef {
     /// Optional template density map (MRC), relative to the class table's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<PathBuf>,
+    /// Point-group symmetry of the particle (`C1`, `C7`, `D6`, `T`, `O`, `I`; see
+    /// [`crate::symmetry`]); absent = `C1`. Used by template matching to shrink the search and by
+    /// `capsid evaluate` to measure angular errors modulo the symmetry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symmetry: Option<crate::Symmetry>,
 }
 
 impl ClassDef {

@@ -16,10 +16,12 @@ pub mod classes;
 pub mod error;
 pub mod fsutil;
 pub mod guard;
+pub mod optics;
 pub mod outputs;
 pub mod particle;
 pub mod rotation;
 pub mod run_metrics;
+pub mod symmetry;
 pub mod volume;
 
 pub use classes::{ClassDef, ClassTable, Radius};
@@ -28,6 +30,7 @@ pub use fsutil::write_atomically;
 pub use guard::OutputGuard;
 pub use particle::Particle;
 pub use rotation::{EulerAngles, EulerConvention, Rotation};
+pub use symmetry::Symmetry;
 pub use volume::Volume;
 
 /// The crate's version, recorded in every output folder next to the config that produced it.

@@ -162,8 +162,13 @@ impl Rotation {
     /// Angle in degrees of the rotation `self⁻¹ · other` (0 when equal, at most 180).
     pub fn angle_to_deg(&self, other: &Rotation) -> f64 {
         let d = self.transpose().mul(other);
-        let tr = d.m[0][0] + d.m[1][1] + d.m[2][2];
-        ((tr - 1.0) / 2.0).clamp(-1.0, 1.0).acos().to_degrees()
+        let m = &d.m;
+        // cos from the trace, sin from the antisymmetric part: atan2 keeps small angles exact
+        // (acos near 1 loses half the digits).
+        let cos = (m[0][0] + m[1][1] + m[2][2] - 1.0) / 2.0;
+        let v = [m[2][1] - m[1][2], m[0][2] - m[2][0], m[1][0] - m[0][1]];
+        let sin = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt() / 2.0;
+        sin.atan2(cos).to_degrees()
     }
 
     /// A rotation drawn uniformly from SO(3) (Shoemake's method on unit quaternions).

@@ -176,6 +176,34 @@ pub fn display_label(v: f32) -> u8 {
     }
 }
 
+/// Trilinear sample at `(x, y, z)` (voxel units, voxel centres at integers) of `data`, a
+/// standard-layout volume of shape `[nz, ny, nx]` (x fastest); 0 outside (neighbours beyond a
+/// face count as 0, so values fade to 0 within one voxel of the faces).
+#[inline]
+pub fn trilinear(data: &[f32], shape_zyx: [usize; 3], x: f64, y: f64, z: f64) -> f32 {
+    let [nz, ny, nx] = shape_zyx;
+    let (x0, y0, z0) = (x.floor(), y.floor(), z.floor());
+    let (fx, fy, fz) = ((x - x0) as f32, (y - y0) as f32, (z - z0) as f32);
+    let (x0, y0, z0) = (x0 as i64, y0 as i64, z0 as i64);
+    if x0 < -1 || y0 < -1 || z0 < -1 || x0 >= nx as i64 || y0 >= ny as i64 || z0 >= nz as i64 {
+        return 0.0;
+    }
+    let get = |zz: i64, yy: i64, xx: i64| -> f32 {
+        if zz < 0 || yy < 0 || xx < 0 || zz >= nz as i64 || yy >= ny as i64 || xx >= nx as i64 {
+            0.0
+        } else {
+            data[(zz as usize * ny + yy as usize) * nx + xx as usize]
+        }
+    };
+    let c00 = get(z0, y0, x0) * (1.0 - fx) + get(z0, y0, x0 + 1) * fx;
+    let c01 = get(z0, y0 + 1, x0) * (1.0 - fx) + get(z0, y0 + 1, x0 + 1) * fx;
+    let c10 = get(z0 + 1, y0, x0) * (1.0 - fx) + get(z0 + 1, y0, x0 + 1) * fx;
+    let c11 = get(z0 + 1, y0 + 1, x0) * (1.0 - fx) + get(z0 + 1, y0 + 1, x0 + 1) * fx;
+    let c0 = c00 * (1.0 - fy) + c01 * fy;
+    let c1 = c10 * (1.0 - fy) + c11 * fy;
+    c0 * (1.0 - fz) + c1 * fz
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,6 +169,7 @@ mod tests {
             radius_a: None,
             radius_vox: Some(2.0),
             template: None,
+            symmetry: None,
         };
         ClassTable {
             classes: vec![c("a", 1), c("b", 2)],

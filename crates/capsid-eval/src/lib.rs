@@ -10,6 +10,10 @@
 //! * [`decoys`]: identification: false picks by where they lie (decoy, other class, own class,
 //!   background) and the share of look-alike decoys picked as targets.
 //! * [`hitbox`]: the SHREC rule: each pick is looked up in the occupancy (instance) map.
+//! * [`orientation`]: angular errors of the matched picks whose pick and true particle both carry
+//!   Euler angles (any convention), modulo the class's point-group symmetry (class table
+//!   `symmetry`, default C1): per class the number of pairs, median and 90th percentile
+//!   (nearest rank), in `summary.json` as `classes[i].orientation`.
 //! * [`metrics`]: [`Counts`] → precision, recall, F1 and F-beta (CZII: β = 4).
 //! * [`voxel`]: voxel-level Dice/precision/recall of a label map against the true label map, and
 //!   precision–recall curves with average precision (AUPRC) from probability maps (histogram of
@@ -32,6 +36,7 @@ pub mod error;
 pub mod hitbox;
 pub mod matching;
 pub mod metrics;
+pub mod orientation;
 pub mod report;
 pub mod stage;
 pub mod tune;
@@ -43,6 +48,7 @@ pub use error::EvalError;
 pub use hitbox::{hitbox, HitboxReport};
 pub use matching::{ConfusionMatrix, EvalParams, MatchRule};
 pub use metrics::Counts;
+pub use orientation::OrientationScores;
 pub use report::{evaluate_picks, ClassScores, EvaluationReport, MacroScores, TomogramScores};
 pub use stage::EvaluateRequest;
 pub use tune::{tune_min_fraction, tune_min_score, TunedThreshold};
@@ -62,6 +68,7 @@ pub(crate) fn test_table(entries: &[(&str, f64)]) -> capsid_core::ClassTable {
                 radius_a: None,
                 radius_vox: Some(*r),
                 template: None,
+                symmetry: None,
             })
             .collect(),
     }

@@ -10,6 +10,7 @@
 use crate::czii::CziiReport;
 use crate::hitbox::HitboxReport;
 use crate::matching::{confusion_matrix, match_class, ConfusionMatrix, EvalParams, MatchRule};
+use crate::orientation::OrientationScores;
 use crate::voxel::{PrCurve, VoxelScores};
 use crate::{Counts, EvalError};
 use capsid_core::{ClassTable, Particle, Radius};
@@ -38,6 +39,10 @@ pub struct ClassScores {
     pub fbeta: f64,
     /// Mean distance in voxels of the matched pairs (0 without matches).
     pub mean_distance_vox: f64,
+    /// Orientation errors of the matched pairs whose pick and true particle both have angles,
+    /// modulo the class's symmetry ([`crate::orientation`]); absent when no pair has both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation: Option<OrientationScores>,
 }
 
 /// One tomogram's one-to-one figures (its picks against its true particles), when picks or
@@ -239,6 +244,12 @@ pub fn evaluate_picks(
             f1: counts.f1(),
             fbeta: counts.fbeta(params.beta),
             mean_distance_vox,
+            orientation: OrientationScores::of_pairs(
+                picks,
+                truth_kept,
+                &m.pairs,
+                c.symmetry.unwrap_or_default(),
+            ),
         });
     }
     let macro_avg = macro_scores(&scores);
@@ -410,6 +421,33 @@ impl EvaluationReport {
         s
     }
 
+    /// The orientation section of [`Self::to_table`]: for each class with matched pairs that have
+    /// angles on both sides, their number, the median and 90th-percentile (nearest-rank) angular
+    /// error in degrees and the symmetry they are measured modulo.
+    fn orientation_table(&self) -> String {
+        let w = name_width(self.classes.iter().map(|c| c.class.as_str()));
+        let mut s = String::from(
+            "\nOrientation error of matched picks (degrees; one-to-one pairs with angles on both \
+             sides, modulo the class symmetry; p90 by nearest rank)\n",
+        );
+        s += &row(w, &["class", "pairs", "median", "p90", "sym"]);
+        for c in &self.classes {
+            if let Some(o) = &c.orientation {
+                s += &row(
+                    w,
+                    &[
+                        &c.class,
+                        &o.pairs.to_string(),
+                        &format!("{:.2}", o.median_deg),
+                        &format!("{:.2}", o.p90_deg),
+                        &o.symmetry.to_string(),
+                    ],
+                );
+            }
+        }
+        s
+    }
+
     /// Pretty JSON.
     pub fn to_json(&self) -> Result<String, EvalError> {
         Ok(serde_json::to_string_pretty(self)?)
@@ -422,7 +460,8 @@ impl EvaluationReport {
 
     /// A readable summary: with the CZII rule its section first ([`CziiReport::to_table`]); the
     /// one-to-one matching's per-class table (TP FP FN P R F1 Fβ), averages, confusion matrix;
-    /// the decoy, hitbox, voxel and PR sections when present. Each section names its rule.
+    /// the orientation errors when some matched pair has angles on both sides; the decoy,
+    /// hitbox, voxel and PR sections when present. Each section names its rule.
     pub fn to_table(&self) -> String {
         let w = name_width(self.classes.iter().map(|c| c.class.as_str()));
         let beta = self.params.beta;
@@ -485,6 +524,9 @@ impl EvaluationReport {
             m.fbeta_weighted,
             self.confusion.to_table()
         );
+        if self.classes.iter().any(|c| c.orientation.is_some()) {
+            s += &self.orientation_table();
+        }
         if !self.tomograms.is_empty() {
             s += &self.tomogram_table();
         }

@@ -46,7 +46,8 @@ pub struct EvaluateRequest {
     /// Truth already read, as [`EvaluateRequest::picks_given`] (instead of reading
     /// [`EvaluateRequest::truth`]; classes outside the table are not among them).
     pub truth_given: Option<(String, Vec<Particle>)>,
-    /// Class table (names, labels, radii).
+    /// Class table (names, labels, radii; symmetries for the orientation errors, which
+    /// `capsid evaluate --symmetry` sets here).
     pub classes: ClassTable,
     /// The file the class table was read from (for the record and the output guard).
     pub classes_file: PathBuf,

@@ -246,6 +246,7 @@ mod tests {
             radius_a: None,
             radius_vox: Some(1.0),
             template: None,
+            symmetry: None,
         };
         let classes = ClassTable {
             classes: vec![c("a", 1), c("b", 2)],

@@ -309,6 +309,7 @@ impl Project {
                     radius_a: Some(o.radius_a),
                     radius_vox: None,
                     template: None,
+                    symmetry: None,
                 })
                 .collect(),
         };

@@ -257,6 +257,7 @@ mod tests {
                     radius_a: None,
                     radius_vox: Some(r),
                     template: None,
+                    symmetry: None,
                 })
                 .collect(),
         }

@@ -12,6 +12,7 @@ fn table() -> ClassTable {
         radius_a: None,
         radius_vox: Some(r),
         template: None,
+        symmetry: None,
     };
     ClassTable {
         classes: vec![

@@ -20,6 +20,7 @@ fn table() -> ClassTable {
             radius_a: None,
             radius_vox: Some(3.0),
             template: None,
+            symmetry: None,
         }],
     }
 }

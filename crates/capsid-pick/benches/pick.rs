@@ -25,6 +25,7 @@ fn classes() -> ClassTable {
                 radius_a: None,
                 radius_vox: Some(*r),
                 template: None,
+                symmetry: None,
             })
             .collect(),
     }

@@ -619,6 +619,7 @@ pub(crate) mod tests {
                     radius_a: None,
                     radius_vox: Some(*r),
                     template: None,
+                    symmetry: None,
                 })
                 .collect(),
         }

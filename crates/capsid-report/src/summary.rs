@@ -271,6 +271,7 @@ pub(crate) mod tests {
             radius_a: None,
             radius_vox: Some(4.0),
             template: None,
+            symmetry: None,
         };
         let table = ClassTable {
             classes: vec![class("ribosome", 1), class("proteasome", 2)],

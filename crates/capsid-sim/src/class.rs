@@ -94,6 +94,7 @@ fn class_table_of(classes: &[ClassModel], keep: impl Fn(&ClassModel) -> bool) ->
                 radius_a: Some((c.radius_a() * 10.0).round() / 10.0),
                 radius_vox: None,
                 template: Some(PathBuf::from(format!("templates/{}.mrc", c.name))),
+                symmetry: None,
             })
             .collect(),
     }

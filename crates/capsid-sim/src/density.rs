@@ -117,30 +117,19 @@ pub fn centre_blobs(blobs: &mut [Blob]) {
     }
 }
 
-/// Trilinear sample of `data` (`[z, y, x]`) at `(x, y, z)` in voxel units; 0 outside.
+/// Trilinear sample of `data` (`[z, y, x]`) at `(x, y, z)` in voxel units; 0 outside
+/// ([`capsid_core::volume::trilinear`]).
 #[inline]
 pub fn trilinear(data: &Array3<f32>, x: f64, y: f64, z: f64) -> f32 {
     let (nz, ny, nx) = data.dim();
-    let (x0, y0, z0) = (x.floor(), y.floor(), z.floor());
-    let (fx, fy, fz) = ((x - x0) as f32, (y - y0) as f32, (z - z0) as f32);
-    let (x0, y0, z0) = (x0 as i64, y0 as i64, z0 as i64);
-    if x0 < -1 || y0 < -1 || z0 < -1 || x0 >= nx as i64 || y0 >= ny as i64 || z0 >= nz as i64 {
-        return 0.0;
-    }
-    let get = |zz: i64, yy: i64, xx: i64| -> f32 {
-        if zz < 0 || yy < 0 || xx < 0 || zz >= nz as i64 || yy >= ny as i64 || xx >= nx as i64 {
-            0.0
-        } else {
-            data[[zz as usize, yy as usize, xx as usize]]
+    match data.as_slice() {
+        Some(s) => capsid_core::volume::trilinear(s, [nz, ny, nx], x, y, z),
+        None => {
+            let owned = data.as_standard_layout();
+            let s = owned.as_slice().unwrap_or_default();
+            capsid_core::volume::trilinear(s, [nz, ny, nx], x, y, z)
         }
-    };
-    let c00 = get(z0, y0, x0) * (1.0 - fx) + get(z0, y0, x0 + 1) * fx;
-    let c01 = get(z0, y0 + 1, x0) * (1.0 - fx) + get(z0, y0 + 1, x0 + 1) * fx;
-    let c10 = get(z0 + 1, y0, x0) * (1.0 - fx) + get(z0 + 1, y0, x0 + 1) * fx;
-    let c11 = get(z0 + 1, y0 + 1, x0) * (1.0 - fx) + get(z0 + 1, y0 + 1, x0 + 1) * fx;
-    let c0 = c00 * (1.0 - fy) + c01 * fy;
-    let c1 = c10 * (1.0 - fy) + c11 * fy;
-    c0 * (1.0 - fz) + c1 * fz
+    }
 }
 
 #[cfg(test)]

@@ -81,11 +81,7 @@ where
     out
 }
 
-/// Electron wavelength in Å at `voltage_kv` kV (relativistic).
-pub fn electron_wavelength_a(voltage_kv: f64) -> f64 {
-    let v = voltage_kv * 1e3;
-    12.264_259 / (v * (1.0 + 0.978_466e-6 * v)).sqrt()
-}
+pub use capsid_core::optics::electron_wavelength_a;
 
 /// Contrast transfer function parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,15 +123,15 @@ impl CtfConfig {
     /// `χ = π λ Δf k² − (π/2) Cs λ³ k⁴`. Negative at low frequency: protein appears dark, as in
     /// real tomograms.
     pub fn value(&self, k: f64) -> f64 {
-        let lambda = electron_wavelength_a(self.voltage_kv);
-        let df = self.defocus_um * 1e4;
-        let cs = self.cs_mm * 1e7;
+        let modulation = capsid_core::optics::ctf_modulation(
+            k,
+            self.defocus_um,
+            self.voltage_kv,
+            self.cs_mm,
+            self.amplitude_contrast,
+        );
         let k2 = k * k;
-        let chi = std::f64::consts::PI * lambda * df * k2
-            - std::f64::consts::FRAC_PI_2 * cs * lambda.powi(3) * k2 * k2;
-        let a = self.amplitude_contrast;
-        let ctf = -((1.0 - a * a).sqrt() * chi.sin() + a * chi.cos())
-            * (-self.bfactor_a2 * k2 / 4.0).exp();
+        let ctf = -modulation * (-self.bfactor_a2 * k2 / 4.0).exp();
         if self.phase_flip {
             -ctf.abs()
         } else {

@@ -33,6 +33,12 @@ Other scores:
     order, as SHREC's occupancy_mask.mrc and particle_locations.txt);
   * --labels with --truth-labels: voxel Dice/IoU/precision/recall per class;
   * --prob CLASS=PATH (repeat) with --truth-labels: PR curve and AUPRC per class.
+Orientation: when matched picks and their true particles both carry angles
+(SHREC/simulator ZXZ, RELION ZYZ in STAR files, any mix), the one-to-one
+pairs' angular error modulo the class symmetry (classes.toml 'symmetry = \"D7\"',
+default C1; --symmetry CLASS=SYM overrides it, repeat) goes into the table and
+into summary.json as classes[i].orientation (pairs, median_deg, p90_deg by
+nearest rank, symmetry); pairs without angles on both sides are left out.
 Writes <out>/summary.json (params.rule names the rule; with czii, the 'czii' section),
 <out>/summary.txt and <out>/config.toml, and prints the table.
 Truth particles of classes not in the class table are ignored (and counted).
@@ -50,7 +56,10 @@ Examples:
       --shape-xyz 630,630,184 --out eval_strict
   capsid evaluate --picks picks.star --truth truth.star --classes classes.toml \\
       --labels tomo_labels.mrc --truth-labels class_mask.mrc \\
-      --prob ribosome=tomo_prob_ribosome.mrc --out eval")]
+      --prob ribosome=tomo_prob_ribosome.mrc --out eval
+  capsid evaluate --picks matched.star --truth particle_locations.txt \\
+      --classes classes.toml --symmetry apoferritin=O --symmetry ribosome=C1 \\
+      --out eval_angles")]
 pub struct Args {
     /// Picks (particle list: .star, .csv, .txt, .xml, .json).
     #[arg(long, value_name = "FILE", required_unless_present = "picks_user")]
@@ -125,6 +134,10 @@ pub struct Args {
     /// Class weight for the weighted F-beta and the CZII score, CLASS=W (repeat; default 1).
     #[arg(long = "weight", value_name = "CLASS=W")]
     pub weight: Vec<String>,
+    /// Point-group symmetry of a class for the orientation errors, CLASS=SYM (Cn, Dn, T, O, I;
+    /// repeat), instead of the class table's `symmetry` (default C1).
+    #[arg(long = "symmetry", value_name = "CLASS=SYM")]
+    pub symmetry: Vec<String>,
     /// Voxel size in Å (default: from the first map given).
     #[arg(long, value_name = "A")]
     pub voxel_size: Option<f64>,
@@ -180,6 +193,30 @@ fn parse_weights(items: &[String], classes: &ClassTable) -> anyhow::Result<BTree
     Ok(class_weights)
 }
 
+/// Applies `--symmetry CLASS=SYM` pairs to the class table (a class named twice is refused).
+fn apply_symmetries(items: &[String], classes: &mut ClassTable) -> anyhow::Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for it in items {
+        let Some((c, v)) = it.split_once('=') else {
+            bail!("--symmetry '{it}': expected CLASS=SYM (e.g. ribosome=C1, apoferritin=O)")
+        };
+        let c = c.trim();
+        classes
+            .get(c)
+            .with_context(|| format!("--symmetry '{it}'"))?;
+        if !seen.insert(c.to_string()) {
+            bail!("--symmetry: class '{c}' given twice");
+        }
+        let sym: capsid_core::Symmetry = v
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--symmetry '{it}': {e}"))?;
+        for def in classes.classes.iter_mut().filter(|d| d.name == c) {
+            def.symmetry = Some(sym);
+        }
+    }
+    Ok(())
+}
+
 /// Particles of `user`/`session` in the chosen runs of a copick project, in voxels of
 /// `voxel_size_a`, with a description for the record.
 fn copick_particles(
@@ -214,7 +251,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, Some(p)) => p.config.clone(),
         (None, None) => bail!("give --classes (or --copick CONFIG)"),
     };
-    let classes = capsid_io::copick_project::load_class_table(&classes_file)?;
+    let mut classes = capsid_io::copick_project::load_class_table(&classes_file)?;
+    apply_symmetries(&args.symmetry, &mut classes)?;
     let (mut picks_given, mut truth_given) = (None, None);
     let mut voxel_size = args.voxel_size;
     if let Some(project) = &project {

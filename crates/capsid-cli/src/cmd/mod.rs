@@ -6,6 +6,8 @@ pub mod demo;
 pub mod evaluate;
 pub mod info;
 pub mod mask;
+pub mod matching;
+pub mod orient;
 pub mod pick;
 pub mod prep;
 pub mod report;

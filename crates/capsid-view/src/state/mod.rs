@@ -195,6 +195,7 @@ impl Viewer {
                             radius_a: None,
                             radius_vox: Some(config.default_radius_vox),
                             template: None,
+                            symmetry: None,
                         })
                         .collect(),
                 }
