@@ -22,12 +22,12 @@ pub enum Contrast {
 /// The template and how it is filtered: shared by `match` and `orient`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TemplateArgs {
-    /// Template density (MRC, a cube at the tomogram's voxel size; protein positive, as EMDB
-    /// maps and the templates/ of `capsid simulate`).
+    /// Template density (MRC, a cube; protein positive, as EMDB maps and the templates/ of
+    /// `capsid simulate`). At another voxel size it is resampled to the tomogram's.
     #[arg(long, value_name = "MRC")]
     pub template: PathBuf,
-    /// Mask (MRC, the template's shape, 0..1). Default: a sphere of radius side/2 − 1. A
-    /// non-spherical mask is turned with the template (about 3× the work).
+    /// Mask (MRC, the template's shape and voxel size, 0..1). Default: a sphere of radius
+    /// side/2 − 1. A non-spherical mask is turned with the template (about 3× the work).
     #[arg(long, value_name = "MRC")]
     pub mask: Option<PathBuf>,
     /// Protein contrast in the tomogram.
@@ -136,19 +136,41 @@ impl TemplateArgs {
 
     /// Loads the template (and mask) for a tomogram of voxel size `voxel_size_a`.
     pub fn load(&self, voxel_size_a: f32) -> anyhow::Result<LoadedTemplate> {
-        let t = mrc::read_volume(&self.template)?;
+        let mut t = mrc::read_volume(&self.template)?;
         let tv = t.voxel_size_a[0];
-        if tv > 0.0 && (tv / voxel_size_a - 1.0).abs() > 0.01 {
+        if !(tv > 0.0 && tv.is_finite()) {
             bail!(
-                "{}: voxel size {tv} Å, the tomogram's is {voxel_size_a} Å; give a template at \
-                 the tomogram's voxel size (capsid simulate writes templates/ at its voxel size)",
+                "{}: the header gives no voxel size; the template's must be known",
                 self.template.display()
             );
         }
-        let mask = match &self.mask {
-            Some(p) => Some(mrc::read_volume(p)?.data),
+        let mut mask = match &self.mask {
+            Some(p) => {
+                let m = mrc::read_volume(p)?;
+                if m.data.dim() != t.data.dim() {
+                    bail!(
+                        "{}: the mask's shape differs from the template's",
+                        p.display()
+                    );
+                }
+                Some(m.data)
+            }
             None => None,
         };
+        if (tv / voxel_size_a - 1.0).abs() > 0.01 {
+            // Another voxel size (an EMDB map, say): resampled about its centre to an odd cube
+            // at the tomogram's, averaging sub-samples when coarsening (as the simulator loads
+            // maps).
+            let (from, to) = (tv as f64, voxel_size_a as f64);
+            let before = t.data.dim().0;
+            t.data = capsid_sim::library::resample_to_cube(&t.data, from, to);
+            mask = mask.map(|m| capsid_sim::library::resample_to_cube(&m, from, to));
+            eprintln!(
+                "{}: resampled from {tv} Å ({before} voxels a side) to {voxel_size_a} Å ({} a side)",
+                self.template.display(),
+                t.data.dim().0
+            );
+        }
         let wedge = match (&self.tilt_range, &self.tlt) {
             (Some((a, b)), _) => Some(Wedge {
                 min_deg: *a,
