@@ -308,24 +308,25 @@ fn prepare_tile<'a>(
             }
         }
     }
-    let squares: Vec<f32> = real.iter().map(|v| v * v).collect();
     let mut f_i = vec![Complex32::default(); fft.spectrum_len()];
     let mut f_i2 = f_i.clone();
     let mut work = real.clone();
     fft.forward(&mut work, &mut f_i, n, scratch);
-    work.copy_from_slice(&squares);
+    for (w, r) in work.iter_mut().zip(&real) {
+        *w = r * r;
+    }
     fft.forward(&mut work, &mut f_i2, n, scratch);
+    // Both real buffers are free now: they take the mask's sums of the tomogram and its square.
+    let (mut s1, mut s2) = (real, work);
     let inv_den = template.mask_is_radial().then(|| {
         let b = template.side();
         let mut f_m = vec![Complex32::default(); fft.spectrum_len()];
-        place_corner(&mut work, mask_box, b, n);
-        fft.forward(&mut work, &mut f_m, [b, b, b], scratch);
+        place_corner(&mut s1, mask_box, b, n);
+        fft.forward(&mut s1, &mut f_m, [b, b, b], scratch);
         let mut a = f_m.clone();
         times_conj(&f_i, &mut a);
-        let mut s1 = vec![0.0f32; fft.real_len()];
         fft.inverse(&mut a, &mut s1, [hi[0], hi[1]], scratch);
         times_conj(&f_i2, &mut f_m);
-        let mut s2 = vec![0.0f32; fft.real_len()];
         fft.inverse(&mut f_m, &mut s2, [hi[0], hi[1]], scratch);
         let n_fft = fft.real_len() as f64;
         let mut out = Vec::with_capacity((hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]));
