@@ -23,7 +23,9 @@ Same principle as `capsid simulate --preset hard`, built another way, with numpy
   scaled to SNR 0.02 (variance of the filtered signal over that of the filtered noise).
 
 Writes DIR/class_table.toml, DIR/decoy_table.toml, DIR/shapes.txt (the mass / radius / radial
-profile checks of each pair) and for each tomogram DIR/tomo_00N/{reconstruction.mrc,
+profile checks of each pair), DIR/templates/{large,barrel,tiny}.mrc (each target rendered
+unrotated, protein positive, without noise, wedge or envelope: what a user makes from a model, for
+template matching and `capsid orient`) and for each tomogram DIR/tomo_00N/{reconstruction.mrc,
 occupancy_mask.mrc, particle_locations.txt, decoy_locations.txt} (SHREC-style lists: class x y z
 in voxels, then three zero angles). bench/quality.sh reads it with DATA=DIR.
 
@@ -260,6 +262,12 @@ def main():
         lines.append(f"{T['name']:<8}/{L['name']:<14} {mass(L['d']) / mass(T['d']):.3f}  "
                      f"{L['radius'] / T['radius']:.3f}  {r:.3f}  {anisotropy(vt):.2f} → {anisotropy(vl):.2f}")
         assert abs(mass(L["d"]) / mass(T["d"]) - 1) <= 0.1 and abs(L["radius"] / T["radius"] - 1) <= 0.1
+    # Templates of the targets (what a user would make from a PDB model): the shape rendered
+    # unrotated, protein positive, no noise, wedge or envelope; no random numbers are drawn.
+    os.makedirs(os.path.join(a.out, "templates"), exist_ok=True)
+    for k in kinds[:3]:
+        size = 2 * int(np.ceil(k["radius"] + 4)) + 1
+        write_mrc(os.path.join(a.out, "templates", f"{k['name']}.mrc"), render_local(k["d"], size))
     with open(os.path.join(a.out, "shapes.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -248,3 +248,175 @@ fn bad_templates_fail_with_one_line() {
         assert!(!d.join(o).exists(), "{o} was created");
     }
 }
+
+const DECOY_CONFIG: &str = r#"
+preset = "tiny"
+shape_zyx = [48, 96, 96]
+slab_thickness_vox = 44
+tomograms = 2
+seed = 6
+
+[noise]
+snr = 0.3
+
+[[class]]
+name = "ribosome"
+builtin = "ribosome"
+count = 8
+
+[[class]]
+name = "ribosome_decoy"
+scrambled_from = "ribosome"
+decoy = true
+count = 8
+
+[[class]]
+name = "proteasome"
+builtin = "proteasome"
+count = 4
+"#;
+
+/// Picks of "a detector that finds every blob of the ribosome's size": the true particles of
+/// `tomo` (positions only) and its ribosome look-alikes, all called ribosomes, with a score.
+fn blob_picks(d: &std::path::Path, tomo: &str) -> std::path::PathBuf {
+    let mut text = String::from("class,x,y,z,score\n");
+    for (file, rename) in [
+        ("particle_locations.txt", false),
+        ("decoy_locations.txt", true),
+    ] {
+        let body = std::fs::read_to_string(d.join("sim").join(tomo).join(file)).unwrap();
+        for line in body.lines().filter(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let class = if rename { "ribosome" } else { f[0] };
+            text.push_str(&format!("{class},{},{},{},1\n", f[1], f[2], f[3]));
+        }
+    }
+    let out = d.join(format!("blobs_{tomo}.csv"));
+    std::fs::write(&out, text).unwrap();
+    out
+}
+
+#[test]
+fn orient_rejects_look_alikes_with_a_threshold_tuned_on_labelled_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |s: &str| d.join(s).display().to_string();
+    std::fs::write(d.join("sim.toml"), DECOY_CONFIG).unwrap();
+    ok(&["simulate", "--config", &p("sim.toml"), "--out", &p("sim")]);
+    let orient = |tomo: &str, extra: &[&str], out: &str| {
+        let picks = blob_picks(d, tomo).display().to_string();
+        let mut args = vec![
+            "orient".to_string(),
+            picks,
+            "--tomogram".into(),
+            p(&format!("sim/{tomo}/reconstruction.mrc")),
+            "--template".into(),
+            p("sim/templates/ribosome.mrc"),
+            "--classes".into(),
+            p("sim/class_table.toml"),
+            "--class".into(),
+            "ribosome".into(),
+            "--tilt-range=-60,60".into(),
+            "--coarse-step".into(),
+            "30".into(),
+            "--fine-step".into(),
+            "10".into(),
+            "--keep-other-classes".into(),
+            "--score".into(),
+            "shape".into(),
+            "--out".into(),
+            p(out),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&refs)
+    };
+    // Tune on tomo_000, whose particles are known.
+    let truth0 = p("sim/tomo_000/particle_locations.txt");
+    let said = orient("tomo_000", &["--tune-with", &truth0], "v0.star");
+    assert!(said.contains("chosen --min-score"), "{said}");
+    let record = std::fs::read_to_string(d.join("v0.star.orient.toml")).unwrap();
+    let min_score: f64 = record
+        .lines()
+        .find_map(|l| l.strip_prefix("min_score = "))
+        .unwrap_or_else(|| panic!("no min_score in {record}"))
+        .parse()
+        .unwrap();
+    assert!(record.contains("[tuned"), "{record}");
+    let written = std::fs::read_to_string(d.join("v0.star")).unwrap();
+    assert!(
+        written.contains("proteasome"),
+        "other classes kept: {written}"
+    );
+
+    // Apply it to tomo_001 (never seen) and count the look-alikes still picked.
+    orient(
+        "tomo_001",
+        &["--min-score", &min_score.to_string()],
+        "v1.star",
+    );
+    ok(&[
+        "evaluate",
+        "--picks",
+        &p("v1.star"),
+        "--truth",
+        &p("sim/tomo_001/particle_locations.txt"),
+        "--classes",
+        &p("sim/class_table.toml"),
+        "--tolerance",
+        "0.5",
+        "--voxel-size",
+        "10",
+        "--decoys",
+        &p("sim/tomo_001/decoy_locations.txt"),
+        "--decoy-classes",
+        &p("sim/decoy_table.toml"),
+        "--out",
+        &p("ev1"),
+    ]);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("ev1/summary.json")).unwrap())
+            .unwrap();
+    let r = ribosome(&s);
+    let decoys = s["decoys"]["decoys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["decoy_class"] == "ribosome_decoy")
+        .unwrap()
+        .clone();
+    let n = decoys["n"].as_u64().unwrap();
+    let on_decoys = s["decoys"]["false_picks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "ribosome")
+        .map(|c| c["on_decoys"].as_u64().unwrap())
+        .unwrap();
+    eprintln!(
+        "verified tomo_001: min score {min_score}, {r}, false ribosome picks on look-alikes \
+         {on_decoys} of {n} look-alikes"
+    );
+    // Before verification every look-alike is a false ribosome pick and precision is 0.5. By
+    // their correlation alone, the best threshold on tomo_000 kept 5 of 8 look-alikes of
+    // tomo_001 and lost half its ribosomes; the shape score kept none and lost none.
+    assert!(n >= 6, "{decoys}");
+    assert!(on_decoys * 4 <= n, "{on_decoys} of {n} look-alikes kept");
+    assert!(r["recall"].as_f64().unwrap() >= 0.75, "{r}");
+    assert!(r["precision"].as_f64().unwrap() >= 0.8, "{r}");
+    // --min-score and --tune-with exclude each other; a non-finite score is refused.
+    let err = fails(&[
+        "orient",
+        &p("blobs_tomo_001.csv"),
+        "--tomogram",
+        &p("sim/tomo_001/reconstruction.mrc"),
+        "--template",
+        &p("sim/templates/ribosome.mrc"),
+        "--min-score",
+        "nan",
+        "--out",
+        &p("bad.star"),
+    ]);
+    assert!(err.contains("--min-score"), "{err}");
+    assert!(!d.join("bad.star").exists());
+}

@@ -14,6 +14,8 @@
 //!   Euler angles (any convention), modulo the class's point-group symmetry (class table
 //!   `symmetry`, default C1): per class the number of pairs, median and 90th percentile
 //!   (nearest rank), in `summary.json` as `classes[i].orientation`.
+//! * [`threshold`]: a minimum pick score per class chosen for the best strict F1 on a tomogram
+//!   whose truth is known (e.g. the template-matching score of `capsid orient --tune-with`).
 //! * [`metrics`]: [`Counts`] → precision, recall, F1 and F-beta (CZII: β = 4).
 //! * [`voxel`]: voxel-level Dice/precision/recall of a label map against the true label map, and
 //!   precision–recall curves with average precision (AUPRC) from probability maps (histogram of
@@ -39,6 +41,7 @@ pub mod metrics;
 pub mod orientation;
 pub mod report;
 pub mod stage;
+pub mod threshold;
 pub mod tune;
 pub mod voxel;
 

@@ -300,6 +300,47 @@ impl Template {
         t.prepare(&Rotation::identity(), &mut out, None, &mut ws)?;
         Ok(t)
     }
+    /// The same template averaged over every rotation about its centre (voxel `b / 2`): its
+    /// radial profile, with the same mask and filter. A look-alike with the particle's radial
+    /// profile but another shape fits it as well as the particle does, so the particle's score
+    /// minus this one's measures how much of the fit comes from the shape, not the size.
+    pub fn spherical_average(&self) -> Template {
+        let b = self.side;
+        let c = (b / 2) as f64;
+        let shell = |z: usize, y: usize, x: usize| {
+            let d =
+                ((z as f64 - c).powi(2) + (y as f64 - c).powi(2) + (x as f64 - c).powi(2)).sqrt();
+            d.round() as usize
+        };
+        let n_shells = b; // the corner lies at √3·b/2 < b
+        let (mut sum, mut count) = (vec![0.0f64; n_shells], vec![0usize; n_shells]);
+        for z in 0..b {
+            for y in 0..b {
+                for x in 0..b {
+                    let r = shell(z, y, x);
+                    sum[r] += self.density[(z * b + y) * b + x] as f64;
+                    count[r] += 1;
+                }
+            }
+        }
+        let mut density = vec![0.0f32; b * b * b];
+        for z in 0..b {
+            for y in 0..b {
+                for x in 0..b {
+                    let r = shell(z, y, x);
+                    density[(z * b + y) * b + x] = (sum[r] / count[r] as f64) as f32;
+                }
+            }
+        }
+        Template {
+            side: b,
+            density,
+            mask: self.mask.clone(),
+            mask_radial: self.mask_radial,
+            filter: self.filter.clone(),
+            fft: Fft3::new([b, b, b]),
+        }
+    }
 
     /// Side `b` of the template cube.
     pub fn side(&self) -> usize {
