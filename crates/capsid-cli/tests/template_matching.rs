@@ -366,7 +366,7 @@ fn orient_rejects_look_alikes_with_a_threshold_tuned_on_labelled_data() {
         "--tolerance",
         "0.5",
         "--voxel-size",
-        "10",
+        "20",
         "--decoys",
         &p("sim/tomo_001/decoy_locations.txt"),
         "--decoy-classes",
