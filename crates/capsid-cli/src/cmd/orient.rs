@@ -62,11 +62,11 @@ Examples:
       --template templates/ribosome.mrc --class ribosome --out oriented.star
   capsid orient picks.star --tomogram tomo.mrc --template t.mrc \\
       --tilt-range -60,60 --coarse-step 15 --fine-step 1 --out oriented.star
-  capsid orient train_picks.star --tomogram tomo_002.mrc --template t.mrc \
-      --classes classes.toml --class ribosome --score shape \
+  capsid orient train_picks.star --tomogram tomo_002.mrc --template t.mrc \\
+      --classes classes.toml --class ribosome --score shape \\
       --tune-with truth_002.star --keep-other-classes --out verified_002.star
-  capsid orient picks_003.star --tomogram tomo_003.mrc --template t.mrc \
-      --classes classes.toml --class ribosome --score shape \
+  capsid orient picks_003.star --tomogram tomo_003.mrc --template t.mrc \\
+      --classes classes.toml --class ribosome --score shape \\
       --min-score 0.05 --keep-other-classes --out verified_003.star")]
 pub struct Args {
     /// Picks to orient (STAR, CSV, SHREC txt, DeepFinder XML, copick JSON).
