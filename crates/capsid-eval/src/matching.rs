@@ -237,6 +237,17 @@ pub struct ClassMatch {
     pub missed: Vec<usize>,
 }
 
+impl ClassMatch {
+    /// TP (pairs), FP (false picks, those outside included) and FN (missed particles).
+    pub fn counts(&self) -> crate::Counts {
+        crate::Counts {
+            tp: self.pairs.len() as u64,
+            fp: self.false_picks.len() as u64,
+            fn_: self.missed.len() as u64,
+        }
+    }
+}
+
 /// Matches the picks of `class` to the true particles of `class` with `tolerance_vox`.
 pub fn match_class(
     picks: &[Particle],

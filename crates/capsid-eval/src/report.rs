@@ -217,11 +217,7 @@ pub fn evaluate_picks(
     let mut picks_outside = 0;
     for (i, c) in classes.classes.iter().enumerate() {
         let m = match_class(picks, truth_kept, &c.name, tolerance[i], params.shape_xyz);
-        let counts = Counts {
-            tp: m.pairs.len() as u64,
-            fp: m.false_picks.len() as u64,
-            fn_: m.missed.len() as u64,
-        };
+        let counts = m.counts();
         pooled = pooled.add(&counts);
         picks_outside += m.outside.len() as u64;
         let mean_distance_vox = if m.pairs.is_empty() {

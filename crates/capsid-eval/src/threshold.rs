@@ -3,7 +3,7 @@
 //! tomogram). Used to turn a per-pick score (e.g. the template-matching correlation of
 //! `capsid orient`) into a keep/reject rule for the same picker on other tomograms.
 
-use crate::matching::{match_class, ClassMatch};
+use crate::matching::match_class;
 use crate::metrics::Counts;
 use capsid_core::Particle;
 
@@ -16,14 +16,6 @@ pub struct ScoreThreshold {
     pub counts: Counts,
     /// Counts of all the picks (no threshold).
     pub counts_all: Counts,
-}
-
-fn counts_of(m: &ClassMatch) -> Counts {
-    Counts {
-        tp: m.pairs.len() as u64,
-        fp: m.false_picks.len() as u64,
-        fn_: m.missed.len() as u64,
-    }
 }
 
 /// Counts of the picks of `class` kept by `min_score` (picks without a score are always kept),
@@ -40,7 +32,7 @@ pub fn counts_at(
         .filter(|p| p.class == class && p.score.is_none_or(|s| s >= min_score))
         .cloned()
         .collect();
-    counts_of(&match_class(&kept, truth, class, tolerance_vox, None))
+    match_class(&kept, truth, class, tolerance_vox, None).counts()
 }
 
 /// The minimum score for the picks of `class` that maximises F1 against `truth` (tolerance

@@ -8,7 +8,6 @@
 //! saved with the model (see `capsid train`'s `pick_settings.toml`).
 
 use crate::matching::match_class;
-use crate::Counts;
 use capsid_core::Particle;
 use serde::{Deserialize, Serialize};
 
@@ -113,12 +112,7 @@ fn best_threshold(
             .filter(|p| p.class == class && p.score.unwrap_or(0.0) >= t * scale)
             .cloned()
             .collect();
-        let m = match_class(&kept, truth, class, tolerance_vox, None);
-        let c = Counts {
-            tp: m.pairs.len() as u64,
-            fp: m.false_picks.len() as u64,
-            fn_: m.missed.len() as u64,
-        };
+        let c = match_class(&kept, truth, class, tolerance_vox, None).counts();
         let cand = TunedThreshold {
             class: class.to_string(),
             threshold: t,

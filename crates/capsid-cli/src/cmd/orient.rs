@@ -125,6 +125,12 @@ pub struct Args {
     pub force: bool,
 }
 
+/// TP, FP, FN and the scores derived from them, for the run record.
+fn counts_json(c: &capsid_eval::Counts) -> serde_json::Value {
+    serde_json::json!({"tp": c.tp, "fp": c.fp, "fn": c.fn_, "precision": c.precision(),
+        "recall": c.recall(), "f1": c.f1()})
+}
+
 fn record_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".orient.toml");
@@ -364,12 +370,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "truth": args.tune_with.as_ref().map(|p| p.display().to_string()),
             "tolerance": args.tolerance,
             "tolerance_vox": tolerance_vox,
-            "all_picks": {"tp": t.counts_all.tp, "fp": t.counts_all.fp, "fn": t.counts_all.fn_,
-                "precision": t.counts_all.precision(), "recall": t.counts_all.recall(),
-                "f1": t.counts_all.f1()},
-            "kept_picks": {"tp": t.counts.tp, "fp": t.counts.fp, "fn": t.counts.fn_,
-                "precision": t.counts.precision(), "recall": t.counts.recall(),
-                "f1": t.counts.f1()},
+            "all_picks": counts_json(&t.counts_all),
+            "kept_picks": counts_json(&t.counts),
         })),
         "rotations_scored": rotations,
         "seconds": seconds,
