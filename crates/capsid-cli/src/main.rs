@@ -104,6 +104,8 @@ enum Command {
     Match(cmd::matching::Args),
     /// An orientation for each pick, by a local template search around it.
     Orient(cmd::orient::Args),
+    /// A trained encoder's features at each particle's centre (CSV).
+    Features(cmd::features::Args),
     /// Make figures and an HTML page for a run.
     Report(cmd::report::Args),
     /// Convert between particle-list formats.
@@ -231,6 +233,7 @@ fn main() {
         Command::Evaluate(a) => cmd::evaluate::run(a),
         Command::Match(a) => cmd::matching::run(a),
         Command::Orient(a) => cmd::orient::run(a),
+        Command::Features(a) => cmd::features::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Info(a) => cmd::info::run(a),

@@ -150,6 +150,73 @@ fn train_resume_and_segment_a_shrec_folder() {
         "{v}"
     );
 
+    // `capsid features`: the encoder's features at each particle centre, with the rotation of
+    // its angles; a particle at the border is padded, not refused.
+    let feats = tmp.path().join("features.csv");
+    let list = tmp.path().join("angled.txt");
+    std::fs::write(
+        &list,
+        "ball 5 5 5 30 40 50\nball 20 20 12 0 0 0\ndud 39 0 23 90 0 0\n",
+    )
+    .unwrap();
+    let t0s = data.join("tomo_000/reconstruction.mrc");
+    let features = |extra: &[&str]| {
+        let mut a = vec![
+            "features",
+            r,
+            "--tomogram",
+            t0s.to_str().unwrap(),
+            "--particles",
+            list.to_str().unwrap(),
+            "--out",
+            feats.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        capsid(&a)
+    };
+    assert_ok(&features(&["--cells", "3"]));
+    let text = std::fs::read_to_string(&feats).unwrap();
+    let mut lines = text.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .contains("patch 20, cell 4 voxels, cells 3, channels 64"));
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(head[..6], ["tomogram", "class", "x", "y", "z", "r11"]);
+    assert_eq!(head.len(), 14 + 64 * 27);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2][..5], ["reconstruction", "dud", "39", "0", "23"]);
+    for row in &rows {
+        assert_eq!(row.len(), head.len());
+        let m: Vec<f64> = row[5..14].iter().map(|v| v.parse().unwrap()).collect();
+        // Orthonormal with determinant 1.
+        for i in 0..3 {
+            for j in 0..3 {
+                let dot: f64 = (0..3).map(|k| m[i * 3 + k] * m[j * 3 + k]).sum();
+                assert!((dot - f64::from(u8::from(i == j))).abs() < 1e-9, "{row:?}");
+            }
+        }
+        assert!(row[14..]
+            .iter()
+            .all(|v| v.parse::<f32>().unwrap().is_finite()));
+    }
+    assert_eq!(
+        rows[1][5..14],
+        ["1", "0", "0", "0", "1", "0", "0", "0", "1"]
+    );
+    assert_ne!(rows[0][14..], rows[1][14..]);
+    // One class; an existing output is kept without --force; even --cells is refused.
+    fails_with(&features(&["--class", "dud"]), &["already exists"]);
+    assert_ok(&features(&["--class", "dud", "--force"]));
+    // The settings line, the header and the one `dud`.
+    assert_eq!(std::fs::read_to_string(&feats).unwrap().lines().count(), 3);
+    fails_with(&features(&["--cells", "2", "--force"]), &["--cells"]);
+    fails_with(
+        &features(&["--class", "nope", "--force"]),
+        &["no particle of class nope"],
+    );
+
     // Segment both tomograms with the run folder alone.
     let seg = tmp.path().join("seg");
     let t0 = data.join("tomo_000/reconstruction.mrc");

@@ -11,6 +11,8 @@
 //! * [`dataset`]: the training inputs of a `--data` folder or list file, read into samples.
 //! * [`segment`]: sliding-window inference and [`segment::Segmenter`], the segmentation stage on
 //!   files (a run folder in, label and probability maps out).
+//! * [`features`]: the encoder's features at particle centres (what a trained encoder holds
+//!   about each particle: the capsule-pose measurement).
 //! * [`mod@bench`]: the timing behind `capsid bench` (inference and one training step per network).
 //!
 //! Burn 0.22 tensors carry no backend type parameter: the [`burn::tensor::Device`] picks the
@@ -23,6 +25,7 @@ pub mod bench;
 pub mod data;
 pub mod dataset;
 pub mod device;
+pub mod features;
 pub mod loss;
 pub mod metrics;
 pub mod mining;

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod convert;
 pub mod demo;
 pub mod evaluate;
+pub mod features;
 pub mod info;
 pub mod mask;
 pub mod matching;

@@ -206,6 +206,29 @@ impl Net {
         }
     }
 
+    /// The encoder's deepest features of `x` `[B, 1, z, y, x]`, on a grid
+    /// [`NetConfig::size_multiple`] times coarser than the input: the UNet's bottleneck
+    /// `[B, 64, z/4, y/4, x/4]`; 3D-UCaps' class capsules flattened to `[B, C·64, z/2^levels, …]`
+    /// (capsule-major: channel `c·64 + a` is atom `a` of class capsule `c`, whose length is the
+    /// class's existence probability and whose direction the seed calls its pose).
+    pub fn encoder_features(&self, x: Tensor<5>) -> Tensor<5> {
+        match self {
+            Net::Unet(net) => {
+                let [_, _, bottleneck] = net.encode(x);
+                bottleneck
+            }
+            Net::Ucaps(net) => {
+                let (_, layers) = net.encode(x);
+                let caps = layers
+                    .last()
+                    .cloned()
+                    .expect("the encoder has at least one capsule layer");
+                let [b, c, a, d, h, w] = caps.dims();
+                caps.reshape([b, c * a, d, h, w])
+            }
+        }
+    }
+
     /// Trainable parameters (as PyTorch counts them: batch-norm running statistics excluded).
     pub fn num_params(&self) -> usize {
         let all = Module::num_params(self);

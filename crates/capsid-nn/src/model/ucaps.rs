@@ -267,8 +267,11 @@ impl UCaps3d {
             .sum()
     }
 
-    /// Forward pass of a patch `[B, 1, z, y, x]`.
-    pub fn forward(&self, x: Tensor<5>) -> UCapsOutput {
+    /// The capsule encoder of a patch `[B, 1, z, y, x]`: the primary capsules
+    /// `[B, 16, 4, z, y, x]` and the output of every encoder layer `[B, caps, atoms, …]` (see
+    /// [`UCapsConfig::encoder_layers`]), the last being the class capsules
+    /// `[B, C, 64, z/2^levels, y/2^levels, x/2^levels]`.
+    pub fn encode(&self, x: Tensor<5>) -> (Tensor<6>, Vec<Tensor<6>>) {
         let mut f = x;
         for i in 0..3 {
             f = self.feature_norms[i].forward(fastconv::conv3d(&self.feature_convs[i], f));
@@ -278,12 +281,21 @@ impl UCaps3d {
             };
         }
         let primary = self.primary.forward(f.unsqueeze_dim(1));
-        let mut skips = Vec::with_capacity(self.encoder.len());
-        let mut h = primary.clone();
+        let mut skips: Vec<Tensor<6>> = Vec::with_capacity(self.encoder.len());
         for layer in &self.encoder {
-            h = layer.forward(h);
-            skips.push(h.clone());
+            let h = layer.forward(skips.last().unwrap_or(&primary).clone());
+            skips.push(h);
         }
+        (primary, skips)
+    }
+
+    /// Forward pass of a patch `[B, 1, z, y, x]`.
+    pub fn forward(&self, x: Tensor<5>) -> UCapsOutput {
+        let (primary, skips) = self.encode(x);
+        let h = skips
+            .last()
+            .cloned()
+            .expect("the encoder has at least one capsule layer");
         let capsule_lengths = h
             .clone()
             .square()

@@ -130,11 +130,19 @@ impl UNet3d {
         }
     }
 
-    /// Logits `[B, C, z, y, x]` of a patch `[B, 1, z, y, x]`.
-    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+    /// The encoder of a patch `[B, 1, z, y, x]`: the first level's features `[B, 32, z, y, x]`,
+    /// the second's `[B, 48, z/2, y/2, x/2]` (the skips) and the bottleneck's
+    /// `[B, 64, z/4, y/4, x/4]`.
+    pub fn encode(&self, x: Tensor<5>) -> [Tensor<5>; 3] {
         let h = run(&self.enc1, x);
         let m = run(&self.enc2, max_pool3d_2(h.clone()));
-        let x = run(&self.bottleneck, max_pool3d_2(m.clone()));
+        let b = run(&self.bottleneck, max_pool3d_2(m.clone()));
+        [h, m, b]
+    }
+
+    /// Logits `[B, C, z, y, x]` of a patch `[B, 1, z, y, x]`.
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let [h, m, x] = self.encode(x);
         let x = relu(upsample_conv(&self.up1, x));
         let x = run_after_cat(&self.dec1, x, m);
         let x = relu(upsample_conv(&self.up2, x));
